@@ -176,7 +176,10 @@ LASSONET_HD FeatureRadius<A> solve_radius(const T* v, int64_t v_stride, int64_t 
     }
     if (kept == count) break;  // the active set is self-consistent: r is the root of g
     count = kept;
-    r = radius_for_active_set(base, p.M, sum, count);
+    // In exact arithmetic the candidates only grow. Keeping the larger one stops rounding from
+    // dropping a boundary entry and collapsing r (seen with float32 and M = 1e6).
+    const A next = radius_for_active_set(base, p.M, sum, count);
+    r = next > r ? next : r;
   }
   out.r = r;
   return out;

@@ -1,0 +1,268 @@
+"""HIER-PROX op: exactness against an independent float64 solver, optimality, feasibility,
+agreement with the pure-torch reference, and thread independence."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import lassonet_ext
+from lassonet_ext import reference
+from solver64 import objective, solve, violation
+
+TOL = {torch.float64: 1e-10, torch.float32: 2e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+
+
+def test_native_op_is_built():
+    assert lassonet_ext.HAS_NATIVE, lassonet_ext.ops.NATIVE_IMPORT_ERROR
+    assert hasattr(torch.ops.lassonet, "hier_prox")
+
+
+def run_op(theta, W, lam, M, lam_bar=0.0):
+    th, w = theta.clone(), W.clone()
+    torch.ops.lassonet.hier_prox(th, w, lam, M, lam_bar)
+    return th, w
+
+
+def feature_scale(theta, W, lam, lam_bar):
+    """Per-feature magnitude of the problem's data, for relative tolerances."""
+    th = theta.double().reshape(-1, theta.shape[-1]).cpu().numpy()
+    w = W.double().cpu().numpy()
+    wmax = np.abs(w).max(0) if w.shape[0] else 0.0
+    return np.linalg.norm(th, axis=0) + wmax + lam + lam_bar + 1e-30
+
+
+def assert_matches_solver(theta, W, lam, M, lam_bar, th_out, w_out):
+    dtype = theta.dtype
+    # The solver sees exactly the values the op saw (after rounding to the storage dtype).
+    th_ref, w_ref = solve(theta.double().cpu().numpy(), W.double().cpu().numpy(), lam, M, lam_bar)
+    scale = feature_scale(theta, W, lam, lam_bar)
+    tol = TOL[dtype] * scale
+    th_got = th_out.double().cpu().numpy().reshape(th_ref.shape)
+    w_got = w_out.double().cpu().numpy()
+    th_err = np.abs(th_got - th_ref).reshape(-1, th_ref.shape[-1]).max(0)
+    w_err = np.abs(w_got - w_ref).max(0) if w_ref.shape[0] else np.zeros_like(scale)
+    assert np.all(th_err <= tol), f"theta off by {th_err.max():.3g} (tol {tol.min():.3g})"
+    assert np.all(w_err <= tol), f"W off by {w_err.max():.3g} (tol {tol.min():.3g})"
+    # Feasible: ||W_j||_inf <= M ||theta_j||, up to rounding.
+    assert np.all(violation(th_got, w_got, M) <= tol * (1 + M))
+    # As good as the solver's point, up to rounding.
+    f_got = objective(theta.double().cpu(), W.double().cpu(), th_got, w_got, lam, M, lam_bar)
+    f_ref = objective(theta.double().cpu(), W.double().cpu(), th_ref, w_ref, lam, M, lam_bar)
+    assert np.all(f_got <= f_ref + 10 * tol * scale)
+
+
+def random_problem(m, K, d, dtype, device, scale=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    theta = (torch.randn(m, d, generator=g, dtype=torch.float64) * scale).to(dtype)
+    W = (torch.randn(K, d, generator=g, dtype=torch.float64) * scale * 2).to(dtype)
+    if m == 1:
+        theta = theta[0]
+    return theta.to(device), W.to(device)
+
+
+DTYPES = [torch.float64, torch.float32]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "m,K,d", [(1, 1, 1), (1, 5, 40), (3, 16, 100), (1, 64, 257), (4, 300, 33), (10, 7, 50)]
+)
+@pytest.mark.parametrize(
+    "lam,M,lam_bar",
+    [(0.0, 1.0, 0.0), (0.3, 1.0, 0.0), (1.0, 10.0, 0.0), (0.5, 0.1, 0.0), (0.2, 2.0, 0.3), (2.0, 0.0, 0.0)],
+)
+def test_random_matches_float64_solver(device, dtype, m, K, d, lam, M, lam_bar):
+    theta, W = random_problem(m, K, d, dtype, device, seed=m * 1000 + K)
+    th, w = run_op(theta, W, lam, M, lam_bar)
+    assert_matches_solver(theta, W, lam, M, lam_bar, th, w)
+
+
+def adversarial_cases():
+    """(name, theta (m,d) or (d,), W (K,d), lam, M, lam_bar) in float64."""
+    t = torch.tensor
+    cases = []
+    # Ties in |W| (with mixed signs), some of them exactly at the clipping level.
+    W = t([[1.0, -2.0, 3.0, 0.5], [-1.0, 2.0, 3.0, 0.5], [1.0, -2.0, -3.0, 0.5], [0.5, 2.0, 1.0, 0.5]])
+    for M in (0.5, 1.0, 2.0):
+        cases.append((f"ties M={M}", t([0.2, 1.0, -0.1, 0.0]), W, 0.1, M, 0.0))
+    # theta = 1, W = (2, 2): the optimum clips both entries to exactly M r.
+    cases.append(("tie at the bound", t([1.0]), t([[2.0], [2.0]]), 0.0, 1.0, 0.0))
+    # Zeros: all-zero features, theta_j = 0 with large W (the feature enters from 0).
+    cases.append(("all zero", torch.zeros(3, 5), torch.zeros(4, 5), 0.1, 1.0, 0.0))
+    cases.append(("theta zero enters", torch.zeros(3, 4), t([[5.0, -4.0, 0.0, 1.0]] * 6), 0.1, 1.0, 0.0))
+    cases.append(("theta zero enters m=1", torch.zeros(4), t([[5.0, -4.0, 0.0, 1.0]] * 6), 0.1, 1.0, 0.0))
+    cases.append(("theta zero dies", torch.zeros(2, 3), t([[0.01, 0.02, 0.0]]), 1.0, 1.0, 0.0))
+    cases.append(("W zero", t([[1.0, -2.0, 0.0]]), torch.zeros(5, 3), 0.5, 3.0, 0.0))
+    # K = 1, d = 1.
+    cases.append(("K=1 d=1", t([0.7]), t([[3.0]]), 0.2, 1.0, 0.0))
+    cases.append(("K=1 d=1 m=3", t([[0.7], [-0.1], [0.2]]), t([[-3.0]]), 0.2, 0.5, 0.0))
+    g = torch.Generator().manual_seed(7)
+    th, W = torch.randn(2, 30, generator=g, dtype=torch.float64), torch.randn(20, 30, generator=g, dtype=torch.float64)
+    # M = 0 (group lasso), tiny and huge M, lam = 0, lam so large everything dies, lam_bar > 0.
+    for lam, M, lam_bar in [
+        (0.5, 0.0, 0.0), (0.0, 0.0, 0.0), (0.5, 1e-6, 0.0), (0.5, 1e3, 0.0), (0.5, 1e6, 0.0),
+        (0.0, 1.0, 0.0), (1e9, 1.0, 0.0), (0.1, 1.0, 0.5), (0.1, 1.0, 1e9), (0.0, 0.0, 0.7),
+    ]:
+        cases.append((f"lam={lam} M={M} lam_bar={lam_bar}", th, W, lam, M, lam_bar))
+    # Values near 1e-6 and near 1e6 (thresholds scaled alike).
+    for sc in (1e-6, 1e6):
+        cases.append((f"scale {sc}", th * sc, W * sc, 0.3 * sc, 1.0, 0.1 * sc))
+    # Geometric magnitudes: the worst case for active-set shrinking (one entry leaves per pass).
+    geo = 2.0 ** -torch.arange(40, dtype=torch.float64)
+    cases.append(("geometric", t([0.01, 0.02, 0.0]), geo[:, None].repeat(1, 3) * t([1.0, -1.0, 0.5]), 0.0, 1.0, 0.0))
+    # A feature already feasible and lam = 0: unchanged.
+    cases.append(("identity", t([[2.0, 3.0]]), t([[1.0, -2.0], [0.5, 3.0]]), 0.0, 1.0, 0.0))
+    return cases
+
+
+CASES = adversarial_cases()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_adversarial_matches_float64_solver(device, dtype, case):
+    _, theta, W, lam, M, lam_bar = case
+    theta, W = theta.to(dtype).to(device), W.to(dtype).to(device)
+    th, w = run_op(theta, W, lam, M, lam_bar)
+    assert_matches_solver(theta, W, lam, M, lam_bar, th, w)
+    th_r, w_r = reference.hier_prox(theta, W, lam, M, lam_bar)
+    assert_matches_solver(theta, W, lam, M, lam_bar, th_r, w_r)
+
+
+def test_identity_is_bitwise(device):
+    theta = torch.tensor([[2.0, 3.0]], device=device)
+    W = torch.tensor([[1.0, -2.0], [0.5, 3.0]], device=device)
+    th, w = run_op(theta, W, 0.0, 1.0)
+    assert torch.equal(th, theta) and torch.equal(w, W)
+
+
+def test_entering_feature_gets_even_direction(device):
+    theta = torch.zeros(4, 1, dtype=torch.float64, device=device)
+    W = torch.full((3, 1), 5.0, dtype=torch.float64, device=device)
+    th, _ = run_op(theta, W, 0.1, 1.0)
+    assert th.min() > 0
+    torch.testing.assert_close(th, th[0].expand_as(th))
+
+
+def test_m0_is_group_lasso(device):
+    theta, W = random_problem(3, 8, 50, torch.float64, device)
+    th, w = run_op(theta, W, 0.7, 0.0)
+    norms = theta.norm(dim=0)
+    expected = theta * ((norms - 0.7).clamp_min(0) / norms)
+    torch.testing.assert_close(th, expected, rtol=1e-12, atol=1e-14)
+    assert torch.count_nonzero(w) == 0
+
+
+def test_optimality_under_feasible_perturbations():
+    theta, W = random_problem(2, 12, 60, torch.float64, "cpu", seed=3)
+    lam, M, lam_bar = 0.4, 1.5, 0.1
+    th, w = run_op(theta, W, lam, M, lam_bar)
+    f0 = objective(theta, W, th, w, lam, M, lam_bar)
+    g = np.random.default_rng(0)
+    for eps in (1e-2, 1e-4, 1e-6):
+        for _ in range(20):
+            tp = th.numpy() + eps * g.standard_normal(th.shape)
+            wp = w.numpy() + eps * g.standard_normal(w.shape)
+            bound = M * np.linalg.norm(tp, axis=0)
+            wp = np.clip(wp, -bound, bound)  # project onto the constraint: stays feasible
+            f1 = objective(theta, W, tp, wp, lam, M, lam_bar)
+            assert np.all(f1 >= f0 - 1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,K,d", [(1, 16, 1000), (3, 64, 500), (2, 1, 100), (1, 256, 40)])
+def test_op_equals_reference(device, dtype, m, K, d):
+    theta, W = random_problem(m, K, d, dtype, device, seed=11)
+    for lam, M, lam_bar in [(0.2, 1.0, 0.0), (1.0, 5.0, 0.1), (0.0, 0.3, 0.0)]:
+        th, w = run_op(theta, W, lam, M, lam_bar)
+        th_r, w_r = reference.hier_prox(theta, W, lam, M, lam_bar)
+        atol = 1e-12 if dtype == torch.float64 else 2e-5
+        torch.testing.assert_close(th, th_r, rtol=10 * atol, atol=atol)
+        torch.testing.assert_close(w, w_r, rtol=10 * atol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_computes_in_float32(device, dtype):
+    theta, W = random_problem(2, 32, 200, dtype, device, seed=5)
+    th, w = run_op(theta, W, 0.3, 1.0, 0.05)
+    assert th.dtype == dtype and w.dtype == dtype
+    assert_matches_solver(theta, W, 0.3, 1.0, 0.05, th, w)
+
+
+def test_threads_do_not_change_results_bitwise():
+    theta, W = random_problem(3, 64, 5000, torch.float32, "cpu", seed=2)
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3, 4):
+            torch.set_num_threads(n)
+            results.append(run_op(theta, W, 0.5, 2.0, 0.05))
+    finally:
+        torch.set_num_threads(before)
+    for th, w in results[1:]:
+        assert torch.equal(th, results[0][0]) and torch.equal(w, results[0][1])
+
+
+def test_non_contiguous_inputs_are_written_in_place(device):
+    theta, W = random_problem(3, 20, 64, torch.float64, device, seed=9)
+    expected = run_op(theta, W, 0.3, 1.0, 0.05)
+    # Transposed storage: the op must write back into these very tensors.
+    th_t = theta.t().contiguous().t()
+    w_t = W.t().contiguous().t()
+    assert not th_t.is_contiguous() and not w_t.is_contiguous()
+    lassonet_ext.hier_prox(th_t, w_t, 0.3, 1.0, 0.05)
+    assert torch.equal(th_t, expected[0]) and torch.equal(w_t, expected[1])
+    # Column slices of bigger tensors.
+    big_t = torch.zeros(3, 128, dtype=torch.float64, device=device)
+    big_w = torch.zeros(20, 128, dtype=torch.float64, device=device)
+    big_t[:, ::2] = theta
+    big_w[:, ::2] = W
+    lassonet_ext.hier_prox(big_t[:, ::2], big_w[:, ::2], 0.3, 1.0, 0.05)
+    assert torch.equal(big_t[:, ::2], expected[0]) and torch.equal(big_w[:, ::2], expected[1])
+    assert torch.count_nonzero(big_t[:, 1::2]) == 0 and torch.count_nonzero(big_w[:, 1::2]) == 0
+
+
+@pytest.mark.parametrize("K,d", [(0, 5), (4, 0), (0, 0)])
+def test_empty_dimensions(device, K, d):
+    theta = torch.randn(2, d, dtype=torch.float64, device=device)
+    W = torch.randn(K, d, dtype=torch.float64, device=device)
+    th, w = run_op(theta, W, 0.5, 1.0)
+    assert th.shape == theta.shape and w.shape == W.shape
+    if d:  # K = 0: no hidden units, so the prox is the group lasso on theta
+        norms = theta.norm(dim=0)
+        torch.testing.assert_close(th, theta * ((norms - 0.5).clamp_min(0) / norms))
+
+
+def test_nan_and_inf_policy(device):
+    theta, W = random_problem(2, 8, 10, torch.float64, device, seed=4)
+    theta[0, 1] = float("nan")
+    W[3, 4] = float("inf")
+    W[0, 7] = float("-inf")
+    th, w = run_op(theta, W, 0.3, 1.0)
+    bad = [1, 4, 7]
+    good = [j for j in range(10) if j not in bad]
+    assert torch.isnan(th[:, bad]).all() and torch.isnan(w[:, bad]).all()
+    th_ref, w_ref = solve(theta[:, good].cpu().numpy(), W[:, good].cpu().numpy(), 0.3, 1.0)
+    np.testing.assert_allclose(th[:, good].cpu().numpy(), th_ref, atol=1e-10)
+    np.testing.assert_allclose(w[:, good].cpu().numpy(), w_ref, atol=1e-10)
+    th_r, w_r = reference.hier_prox(theta, W, 0.3, 1.0)
+    torch.testing.assert_close(th_r, th, equal_nan=True)
+    torch.testing.assert_close(w_r, w, equal_nan=True)
+
+
+def test_large_finite_theta_does_not_overflow():
+    # Squares of 1e30 overflow float32; the norm is rescaled rather than declared non-finite.
+    theta = torch.tensor([[1e30], [1e30]], dtype=torch.float32)
+    W = torch.tensor([[1.0]], dtype=torch.float32)
+    th, w = run_op(theta, W, 0.0, 1.0)
+    assert torch.isfinite(th).all() and torch.equal(th, theta) and torch.equal(w, W)
+
+
+@pytest.mark.parametrize("lam,M", list(itertools.product([0.0, 0.05, 0.5], [0.5, 3.0])))
+def test_prox_is_idempotent_on_its_output(device, lam, M):
+    theta, W = random_problem(2, 10, 80, torch.float64, device, seed=6)
+    th, w = run_op(theta, W, lam, M)
+    th2, w2 = run_op(th, w, 0.0, M)  # already feasible: lam = 0 leaves it alone
+    torch.testing.assert_close(th2, th, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(w2, w, rtol=1e-12, atol=1e-14)
