@@ -46,7 +46,7 @@ def check_args(theta, W, lam, M, lam_bar):
     if theta.dim() == 2 and theta.shape[0] < 1:
         raise ValueError(f"hier_prox: theta must have at least one row, got shape {tuple(theta.shape)}")
     if theta.dtype not in _DTYPES:
-        raise TypeError(f"hier_prox: theta must be a floating tensor, got {theta.dtype}")
+        raise TypeError(f"hier_prox: theta must be float32, float64, float16 or bfloat16, got {theta.dtype}")
     if theta.dtype != W.dtype:
         raise TypeError(f"hier_prox: theta and W must have the same dtype, got {theta.dtype} and {W.dtype}")
     if theta.device != W.device:
