@@ -19,7 +19,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <limits>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define LASSONET_HD __host__ __device__ __forceinline__
@@ -63,7 +62,10 @@ LASSONET_HD bool finite_(A x) {
   return (x - x) == A(0);
 }
 template <typename A>
-LASSONET_HD A nan_() { return std::numeric_limits<A>::quiet_NaN(); }
+LASSONET_HD A nan_() {
+  const A zero = A(0);
+  return zero / zero;  // quiet NaN without std::numeric_limits (not constexpr-callable on device)
+}
 
 }  // namespace detail
 
@@ -131,20 +133,26 @@ LASSONET_HD A radius_for_active_set(A base, A M, A sum, int64_t count) {
   return r > A(0) ? r : A(0);
 }
 
-// Solve for r. `scratch` (K values of A, or nullptr) keeps the active s_i between passes so later
-// passes touch only them; without it each pass rescans w. Both give bit-identical results.
-template <typename T, typename A>
-LASSONET_HD FeatureRadius<A> solve_radius(const T* v, int64_t v_stride, int64_t m, const T* w,
-                                          int64_t w_stride, int64_t K, ProxParams<A> p,
-                                          A* scratch) {
+// Sum and size of the active set {i : s_i > bound}, as returned by one pass over a feature.
+template <typename A>
+struct ActiveSum {
+  A sum;
+  int64_t count;
+};
+
+// The active-set loop, given the feature's norm, its statistics and a pass functor
+// `active(bound, pass) -> ActiveSum<A>` (pass counts from 0). Backends differ only in how a pass
+// visits the entries: sequentially here, warp-cooperatively in the CUDA fast path.
+template <typename A, typename ActivePass>
+LASSONET_HD FeatureRadius<A> radius_from_stats(A norm_v, ShrunkStats<A> st, ProxParams<A> p,
+                                               ActivePass&& active) {
   FeatureRadius<A> out;
-  out.norm_v = column_norm<T, A>(v, v_stride, m);
-  ShrunkStats<A> st = shrunk_stats<T, A>(w, w_stride, K, p.lam_bar);
-  out.finite = detail::finite_(out.norm_v) && detail::finite_(st.sum_abs);
+  out.norm_v = norm_v;
+  out.finite = detail::finite_(norm_v) && detail::finite_(st.sum_abs);
   out.r = A(0);
   if (!out.finite) return out;
 
-  const A base = out.norm_v - p.lam;
+  const A base = norm_v - p.lam;
   if (base + p.M * st.sum <= A(0)) return out;  // g(0) >= 0: the feature dies
   if (base > A(0) && p.M * base >= st.max) {     // no entry of W is clipped
     out.r = base;
@@ -153,48 +161,60 @@ LASSONET_HD FeatureRadius<A> solve_radius(const T* v, int64_t v_stride, int64_t 
   A r = radius_for_active_set(base, p.M, st.sum, st.count);
   int64_t count = st.count;
   for (int pass = 0;; ++pass) {
-    const A bound = p.M * r;
-    A sum = A(0);
-    int64_t kept = 0;
-    if (scratch != nullptr && pass > 0) {
-      for (int64_t i = 0; i < count; ++i) {
-        const A s = scratch[i];
-        if (s > bound) {
-          sum += s;
-          scratch[kept++] = s;
-        }
-      }
-    } else {
-      for (int64_t k = 0; k < K; ++k) {
-        const A s = detail::abs_(static_cast<A>(w[k * w_stride])) - p.lam_bar;
-        if (s > bound) {
-          sum += s;
-          if (scratch != nullptr) scratch[kept] = s;
-          ++kept;
-        }
-      }
-    }
-    if (kept == count) break;  // the active set is self-consistent: r is the root of g
-    count = kept;
+    const ActiveSum<A> a = active(p.M * r, pass);
+    if (a.count == count) break;  // the active set is self-consistent: r is the root of g
+    count = a.count;
     // In exact arithmetic the candidates only grow. Keeping the larger one stops rounding from
     // dropping a boundary entry and collapsing r (seen with float32 and M = 1e6).
-    const A next = radius_for_active_set(base, p.M, sum, count);
+    const A next = radius_for_active_set(base, p.M, a.sum, count);
     r = next > r ? next : r;
   }
   out.r = r;
   return out;
 }
 
-// Write the solution for radius r into theta_j and W_j. Returns whether any entry of W_j changed
-// (callers with a staging buffer skip the write-back when nothing did).
+// Solve for r sequentially. `scratch` (K values of A, or nullptr) keeps the active s_i between
+// passes so later passes touch only them; without it each pass rescans w. Both give bit-identical
+// results (same entries, same order).
 template <typename T, typename A>
-LASSONET_HD bool apply_radius(T* v, int64_t v_stride, int64_t m, T* w, int64_t w_stride, int64_t K,
-                              FeatureRadius<A> sol, ProxParams<A> p) {
+LASSONET_HD FeatureRadius<A> solve_radius(const T* v, int64_t v_stride, int64_t m, const T* w,
+                                          int64_t w_stride, int64_t K, ProxParams<A> p,
+                                          A* scratch) {
+  const A norm_v = column_norm<T, A>(v, v_stride, m);
+  const ShrunkStats<A> st = shrunk_stats<T, A>(w, w_stride, K, p.lam_bar);
+  int64_t stored = 0;  // active entries held in scratch
+  auto active = [&](A bound, int pass) {
+    ActiveSum<A> a{A(0), 0};
+    if (scratch != nullptr && pass > 0) {
+      for (int64_t i = 0; i < stored; ++i) {
+        const A s = scratch[i];
+        if (s > bound) {
+          a.sum += s;
+          scratch[a.count++] = s;
+        }
+      }
+    } else {
+      for (int64_t k = 0; k < K; ++k) {
+        const A s = detail::abs_(static_cast<A>(w[k * w_stride])) - p.lam_bar;
+        if (s > bound) {
+          a.sum += s;
+          if (scratch != nullptr) scratch[a.count] = s;
+          ++a.count;
+        }
+      }
+    }
+    stored = a.count;
+    return a;
+  };
+  return radius_from_stats<A>(norm_v, st, p, active);
+}
+
+// Write the new theta_j for radius r (or NaN for a non-finite feature).
+template <typename T, typename A>
+LASSONET_HD void apply_theta(T* v, int64_t v_stride, int64_t m, FeatureRadius<A> sol) {
   if (!sol.finite) {  // NaN policy: a feature with inf/NaN input becomes all NaN, others are exact
-    const T nan = static_cast<T>(detail::nan_<A>());
-    for (int64_t i = 0; i < m; ++i) v[i * v_stride] = nan;
-    for (int64_t k = 0; k < K; ++k) w[k * w_stride] = nan;
-    return K > 0;
+    for (int64_t i = 0; i < m; ++i) v[i * v_stride] = static_cast<T>(detail::nan_<A>());
+    return;
   }
   const A r = sol.r;
   if (m == 1) {
@@ -211,19 +231,40 @@ LASSONET_HD bool apply_radius(T* v, int64_t v_stride, int64_t m, T* w, int64_t w
     const A e = r / detail::sqrt_(static_cast<A>(m));
     for (int64_t i = 0; i < m; ++i) v[i * v_stride] = static_cast<T>(e);
   }
-  const A bound = p.M * r;
-  bool changed = false;
-  for (int64_t k = 0; k < K; ++k) {
-    const A x = static_cast<A>(w[k * w_stride]);
-    const A a = detail::abs_(x);
-    A s = a - p.lam_bar;
-    s = s > A(0) ? s : A(0);
-    const A u = s < bound ? s : bound;
-    if (u != a) {
-      w[k * w_stride] = static_cast<T>(detail::copysign_(u, x));
-      changed = true;
-    }
+}
+
+// Update one entry of W_j: shrink by lam_bar, clip to M r, keep the sign. Returns whether it
+// changed. `bound` is M r, or NaN for a non-finite feature.
+template <typename T, typename A>
+LASSONET_HD bool apply_w_entry(T* w, A bound, A lam_bar) {
+  const A x = static_cast<A>(*w);
+  if (bound != bound) {  // NaN bound: non-finite feature
+    *w = static_cast<T>(bound);
+    return true;
   }
+  const A a = detail::abs_(x);
+  A s = a - lam_bar;
+  s = s > A(0) ? s : A(0);
+  const A u = s < bound ? s : bound;
+  if (u == a) return false;
+  *w = static_cast<T>(detail::copysign_(u, x));
+  return true;
+}
+
+template <typename A>
+LASSONET_HD A clip_bound(FeatureRadius<A> sol, ProxParams<A> p) {
+  return sol.finite ? p.M * sol.r : detail::nan_<A>();
+}
+
+// Write the solution for radius r into theta_j and W_j. Returns whether any entry of W_j changed
+// (callers with a staging buffer skip the write-back when nothing did).
+template <typename T, typename A>
+LASSONET_HD bool apply_radius(T* v, int64_t v_stride, int64_t m, T* w, int64_t w_stride, int64_t K,
+                              FeatureRadius<A> sol, ProxParams<A> p) {
+  apply_theta<T, A>(v, v_stride, m, sol);
+  const A bound = clip_bound(sol, p);
+  bool changed = false;
+  for (int64_t k = 0; k < K; ++k) changed |= apply_w_entry<T, A>(w + k * w_stride, bound, p.lam_bar);
   return changed;
 }
 
