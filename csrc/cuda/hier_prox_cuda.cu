@@ -60,7 +60,7 @@ __global__ void hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __
 
   for (int64_t t = blockIdx.x; t < n_tiles; t += gridDim.x) {
     const int64_t j0 = t * kTile;
-    const int nf = static_cast<int>(min<int64_t>(kTile, L.d - j0));
+    const int nf = static_cast<int>(L.d - j0 < kTile ? L.d - j0 : kTile);
     if (threadIdx.x == 0) any_changed = 0;
     for (int64_t e = threadIdx.x; e < L.K * kTile; e += blockDim.x) {
       const int64_t k = e / kTile;
