@@ -1,0 +1,116 @@
+// The per-feature header alone (no torch): hier_prox_feature against a long-double bisection on
+// g(r) = r - ||v|| + lam - M sum max(s_i - M r, 0), on random and edge-case problems.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "check.h"
+#include "hier_prox.h"
+
+using lassonet::ProxParams;
+
+namespace {
+
+long double bisect_radius(const std::vector<double>& v, const std::vector<double>& w, double lam,
+                          double M, double lam_bar) {
+  long double nv = 0, sum_s = 0;
+  for (double x : v) nv += (long double)x * x;
+  nv = std::sqrt(nv);
+  std::vector<long double> s;
+  for (double x : w) {
+    s.push_back(std::max<long double>(std::fabs((long double)x) - lam_bar, 0));
+    sum_s += s.back();
+  }
+  auto g = [&](long double r) {
+    long double acc = r - nv + lam;
+    for (long double si : s) acc -= M * std::max<long double>(si - M * r, 0);
+    return acc;
+  };
+  if (g(0) >= 0) return 0;
+  long double lo = 0, hi = nv + M * sum_s + 1;
+  for (int i = 0; i < 200; ++i) {
+    const long double mid = (lo + hi) / 2;
+    (g(mid) > 0 ? hi : lo) = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+void check_problem(std::vector<double> v, std::vector<double> w, double lam, double M,
+                   double lam_bar) {
+  const long double r = bisect_radius(v, w, lam, M, lam_bar);
+  double scale = lam + lam_bar + 1e-300;
+  for (double x : v) scale += std::fabs(x);
+  for (double x : w) scale = std::max(scale, std::fabs(x));
+  const double tol = 1e-12 * scale;
+  std::vector<double> scratch(w.size());
+  const std::vector<double> w0 = w;
+  ProxParams<double> p{lam, M, lam_bar};
+  for (int use_scratch = 0; use_scratch < 2; ++use_scratch) {
+    std::vector<double> vv = v, ww = w0;
+    lassonet::hier_prox_feature<double, double>(vv.data(), 1, (int64_t)vv.size(), ww.data(), 1,
+                                                (int64_t)ww.size(), p,
+                                                use_scratch ? scratch.data() : nullptr);
+    long double nv = 0;
+    for (double x : vv) nv += (long double)x * x;
+    EXPECT(std::fabs((double)(std::sqrt(nv) - r)) <= tol);
+    for (size_t k = 0; k < ww.size(); ++k) {
+      const long double sk = std::max<long double>(std::fabs((long double)w0[k]) - lam_bar, 0);
+      const long double expect = std::copysign((double)std::min<long double>(sk, M * r), w0[k]);
+      EXPECT(std::fabs((double)(ww[k] - expect)) <= tol * (1 + M));
+      EXPECT(std::fabs(ww[k]) <= M * std::sqrt((double)nv) + tol * (1 + M));  // feasible
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937_64 rng(42);
+  std::normal_distribution<double> normal;
+  const double Ms[] = {0.0, 1e-3, 0.5, 1.0, 10.0, 1e4};
+  const double lams[] = {0.0, 0.1, 1.0, 5.0};
+  for (int K : {1, 2, 7, 64, 300}) {
+    for (int m : {1, 3}) {
+      for (double M : Ms) {
+        for (double lam : lams) {
+          for (double lam_bar : {0.0, 0.2}) {
+            std::vector<double> v(m), w(K);
+            for (double& x : v) x = normal(rng);
+            for (double& x : w) x = 2 * normal(rng);
+            check_problem(v, w, lam, M, lam_bar);
+          }
+        }
+      }
+    }
+  }
+  // Edge cases: ties, zeros, theta = 0 entering, K = 0, everything dying, geometric magnitudes.
+  check_problem({0.5}, {2, -2, 2, 1, 1}, 0.1, 1.0, 0.0);
+  check_problem({1.0}, {2.0, 2.0}, 0.0, 1.0, 0.0);
+  check_problem({0, 0, 0}, {5, -4, 0, 1}, 0.1, 1.0, 0.0);
+  check_problem({0}, {0, 0}, 0.1, 1.0, 0.0);
+  check_problem({0.3, -0.2}, {}, 0.1, 1.0, 0.0);
+  check_problem({0.3, -0.2}, {1, 2, 3}, 1e9, 1.0, 0.0);
+  std::vector<double> geo;
+  for (int i = 0; i < 50; ++i) geo.push_back(std::ldexp(1.0, -i));
+  check_problem({0.01}, geo, 0.0, 1.0, 0.0);
+
+  // Non-finite input: the feature becomes NaN.
+  {
+    std::vector<double> v{1.0}, w{NAN, 1.0};
+    lassonet::hier_prox_feature<double, double>(v.data(), 1, 1, w.data(), 1, 2,
+                                                ProxParams<double>{0.1, 1.0, 0.0}, nullptr);
+    EXPECT(std::isnan(v[0]) && std::isnan(w[0]) && std::isnan(w[1]));
+  }
+  // float storage, float accumulation: close to the double result.
+  {
+    std::vector<float> v{0.7f, -0.3f}, w{3.0f, -1.0f, 0.25f};
+    std::vector<double> vd{0.7f, -0.3f}, wd{3.0f, -1.0f, 0.25f};
+    lassonet::hier_prox_feature<float, float>(v.data(), 1, 2, w.data(), 1, 3,
+                                              ProxParams<float>{0.2f, 1.5f, 0.0f}, nullptr);
+    lassonet::hier_prox_feature<double, double>(vd.data(), 1, 2, wd.data(), 1, 3,
+                                                ProxParams<double>{0.2, 1.5, 0.0}, nullptr);
+    for (int i = 0; i < 2; ++i) EXPECT(std::fabs(v[i] - vd[i]) < 1e-6);
+    for (int i = 0; i < 3; ++i) EXPECT(std::fabs(w[i] - wd[i]) < 1e-6);
+  }
+  return report("test_hier_prox_math");
+}
