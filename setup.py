@@ -50,7 +50,8 @@ def extensions():
     print(f"lassonet_ext: building the {'CPU + CUDA' if build_cuda else 'CPU'} op ({why})")
     sources = ["csrc/ops.cpp", "csrc/python_module.cpp", "csrc/cpu/hier_prox_cpu.cpp"]
     # py_limited_api=True: one wheel for every CPython >= 3.9 (cpp_extension sets Py_LIMITED_API).
-    cxx = ["-O3", "-fno-math-errno"]
+    # No FP traps or errno: lets the compiler if-convert and vectorise the branch-free passes.
+    cxx = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
     if build_cuda:
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
         return [

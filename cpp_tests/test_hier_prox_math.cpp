@@ -42,14 +42,12 @@ void check_problem(std::vector<double> v, std::vector<double> w, double lam, dou
   for (double x : v) scale += std::fabs(x);
   for (double x : w) scale = std::max(scale, std::fabs(x));
   const double tol = 1e-12 * scale;
-  std::vector<double> scratch(w.size());
   const std::vector<double> w0 = w;
   ProxParams<double> p{lam, M, lam_bar};
-  for (int use_scratch = 0; use_scratch < 2; ++use_scratch) {
+  {
     std::vector<double> vv = v, ww = w0;
     lassonet::hier_prox_feature<double, double>(vv.data(), 1, (int64_t)vv.size(), ww.data(), 1,
-                                                (int64_t)ww.size(), p,
-                                                use_scratch ? scratch.data() : nullptr);
+                                                (int64_t)ww.size(), p);
     long double nv = 0;
     for (double x : vv) nv += (long double)x * x;
     EXPECT(std::fabs((double)(std::sqrt(nv) - r)) <= tol);
@@ -98,7 +96,7 @@ int main() {
   {
     std::vector<double> v{1.0}, w{NAN, 1.0};
     lassonet::hier_prox_feature<double, double>(v.data(), 1, 1, w.data(), 1, 2,
-                                                ProxParams<double>{0.1, 1.0, 0.0}, nullptr);
+                                                ProxParams<double>{0.1, 1.0, 0.0});
     EXPECT(std::isnan(v[0]) && std::isnan(w[0]) && std::isnan(w[1]));
   }
   // float storage, float accumulation: close to the double result.
@@ -106,9 +104,9 @@ int main() {
     std::vector<float> v{0.7f, -0.3f}, w{3.0f, -1.0f, 0.25f};
     std::vector<double> vd{0.7f, -0.3f}, wd{3.0f, -1.0f, 0.25f};
     lassonet::hier_prox_feature<float, float>(v.data(), 1, 2, w.data(), 1, 3,
-                                              ProxParams<float>{0.2f, 1.5f, 0.0f}, nullptr);
+                                              ProxParams<float>{0.2f, 1.5f, 0.0f});
     lassonet::hier_prox_feature<double, double>(vd.data(), 1, 2, wd.data(), 1, 3,
-                                                ProxParams<double>{0.2, 1.5, 0.0}, nullptr);
+                                                ProxParams<double>{0.2, 1.5, 0.0});
     for (int i = 0; i < 2; ++i) EXPECT(std::fabs(v[i] - vd[i]) < 1e-6);
     for (int i = 0; i < 3; ++i) EXPECT(std::fabs(w[i] - wd[i]) < 1e-6);
   }

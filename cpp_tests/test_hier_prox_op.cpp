@@ -41,8 +41,7 @@ int main() {
   for (int64_t j = 0; j < d; ++j) {
     lassonet::hier_prox_feature<double, double>(th_cols[j].data_ptr<double>(), 1, m,
                                                 w_cols[j].data_ptr<double>(), 1, K,
-                                                lassonet::ProxParams<double>{lam, M, lam_bar},
-                                                nullptr);
+                                                lassonet::ProxParams<double>{lam, M, lam_bar});
   }
   at::Tensor th1 = theta.clone(), w1 = W.clone();
   op().call(th1, w1, lam, M, lam_bar);

@@ -10,11 +10,12 @@
 // u_i = sign(w_i) min(s_i, M r), and r is the root of the increasing piecewise-linear
 //   g(r) = r - ||v|| + lam - M sum_i max(s_i - M r, 0)      (r = 0 when g(0) >= 0).
 // On the active set A = {i : s_i > M r}:  r = (||v|| - lam + M sum_A s_i) / (1 + |A| M^2), the
-// paper's w_m / M with m = |A|. Instead of sorting we find A by Michelot-style shrinking: start with
-// every positive s_i, solve for r, drop the s_i <= M r, repeat. Each candidate r is a lower bound of
-// the optimum and the sets only shrink, so the loop stops, exactly, after at most K passes; in
-// practice after two or three. Sums run in index order, so the result does not depend on how the
-// features are split between threads.
+// paper's w_m / M with m = |A|. Instead of sorting we start from Condat's online estimate (made
+// during the statistics pass), then shrink Michelot-style: solve for r on {s_i > M r}, repeat until
+// the set stops changing. Every candidate r is a lower bound of the optimum and the sets only
+// shrink, so the loop stops, exactly, after at most K passes; in practice after two. Each feature's sums run in index order, so the result does not depend
+// on how features are split between threads, and the CPU kernel and the CUDA general path agree
+// bit for bit.
 #pragma once
 
 #include <cmath>
@@ -54,8 +55,8 @@ LASSONET_HD float sqrt_(float x) { return ::sqrtf(x); }
 LASSONET_HD double sqrt_(double x) { return ::sqrt(x); }
 LASSONET_HD float copysign_(float a, float b) { return ::copysignf(a, b); }
 LASSONET_HD double copysign_(double a, double b) { return ::copysign(a, b); }
-template <typename A>
-LASSONET_HD A abs_(A x) { return x < A(0) ? -x : x; }  // NaN stays NaN
+LASSONET_HD float abs_(float x) { return ::fabsf(x); }  // branch-free; NaN stays NaN
+LASSONET_HD double abs_(double x) { return ::fabs(x); }
 template <typename A>
 LASSONET_HD bool finite_(A x) {
   // x - x is 0 for finite x and NaN for inf/NaN; independent of <cmath> overloads on device.
@@ -83,7 +84,10 @@ struct ShrunkStats {
   A sum_abs = A(0);  // sum |w_i|, only to detect inf/NaN
   A sum = A(0);      // sum of the positive s_i
   A max = A(0);      // largest s_i
-  int64_t count = 0; // number of positive s_i
+  int32_t count = 0; // number of positive s_i (K < 2^31 is checked by the op)
+  A lower = A(0);    // a lower bound on the optimal r, from the online filter below
+  A run_sum = A(0);  // the online filter's active set: sum and size
+  int32_t run_count = 0;
 };
 
 template <typename T, typename A>
@@ -110,102 +114,131 @@ LASSONET_HD A column_norm(const T* v, int64_t stride, int64_t m) {
   return big * detail::sqrt_(ss);
 }
 
-template <typename T, typename A>
-LASSONET_HD ShrunkStats<A> shrunk_stats(const T* w, int64_t stride, int64_t K, A lam_bar) {
-  ShrunkStats<A> st;
-  for (int64_t k = 0; k < K; ++k) {
-    const A a = detail::abs_(static_cast<A>(w[k * stride]));
-    st.sum_abs += a;
-    const A s = a - lam_bar;
-    if (s > A(0)) {
-      st.sum += s;
-      st.count += 1;
-      if (s > st.max) st.max = s;
-    }
-  }
-  return st;
-}
-
 // r for a given active set (its sum and size); clipped at 0 against rounding.
 template <typename A>
-LASSONET_HD A radius_for_active_set(A base, A M, A sum, int64_t count) {
+LASSONET_HD A radius_for_active_set(A base, A M, A sum, int32_t count) {
   const A r = (base + M * sum) / (A(1) + static_cast<A>(count) * M * M);
   return r > A(0) ? r : A(0);
 }
 
+// One entry's contribution to its feature's statistics (shared by every backend's loops).
+// base = ||theta_j|| - lam. Besides sums, it runs Condat's online filter: an entry above the
+// current estimate's clipping level joins a running set whose candidate radius updates the
+// estimate. The candidate radius of ANY set is a lower bound on the optimum (g is increasing and
+// g(r_A) <= 0), so the largest one seen is a valid start for the search, and usually a close one.
+template <typename A>
+LASSONET_HD void accumulate_stats(ShrunkStats<A>& st, A x, A lam_bar, A base, A M) {
+  const A a = detail::abs_(x);
+  const A s = a - lam_bar;
+  const bool pos = s > A(0);
+  st.sum_abs += a;
+  st.sum += pos ? s : A(0);
+  st.count += pos ? 1 : 0;
+  st.max = s > st.max ? s : st.max;
+  const bool join = s > M * st.lower;
+  st.run_sum += join ? s : A(0);
+  st.run_count += join ? 1 : 0;
+  const A cand = radius_for_active_set(base, M, st.run_sum, st.run_count);
+  st.lower = cand > st.lower ? cand : st.lower;
+}
+
+// Statistics of one feature's entries, summed in index order.
+template <typename T, typename A>
+LASSONET_HD ShrunkStats<A> shrunk_stats(const T* w, int64_t stride, int64_t K, A lam_bar, A base,
+                                        A M) {
+  ShrunkStats<A> st;
+  st.lower = base > A(0) ? base : A(0);  // the empty set's candidate
+  for (int64_t k = 0; k < K; ++k) accumulate_stats(st, static_cast<A>(w[k * stride]), lam_bar, base, M);
+  return st;
+}
+
+
 // Sum and size of the active set {i : s_i > bound}, as returned by one pass over a feature.
 template <typename A>
 struct ActiveSum {
-  A sum;
-  int64_t count;
+  A sum = A(0);
+  int32_t count = 0;
 };
 
-// The active-set loop, given the feature's norm, its statistics and a pass functor
-// `active(bound, pass) -> ActiveSum<A>` (pass counts from 0). Backends differ only in how a pass
-// visits the entries: sequentially here, warp-cooperatively in the CUDA fast path.
-template <typename A, typename ActivePass>
-LASSONET_HD FeatureRadius<A> radius_from_stats(A norm_v, ShrunkStats<A> st, ProxParams<A> p,
-                                               ActivePass&& active) {
-  FeatureRadius<A> out;
-  out.norm_v = norm_v;
-  out.finite = detail::finite_(norm_v) && detail::finite_(st.sum_abs);
-  out.r = A(0);
-  if (!out.finite) return out;
+// One entry's contribution to a pass of the active-set search.
+template <typename A>
+LASSONET_HD void accumulate_active(ActiveSum<A>& a, A x, A lam_bar, A bound) {
+  const A s = detail::abs_(x) - lam_bar;
+  const bool in = s > bound;
+  a.sum += in ? s : A(0);
+  a.count += in ? 1 : 0;
+}
 
-  const A base = norm_v - p.lam;
-  if (base + p.M * st.sum <= A(0)) return out;  // g(0) >= 0: the feature dies
-  if (base > A(0) && p.M * base >= st.max) {     // no entry of W is clipped
-    out.r = base;
-    return out;
-  }
-  A r = radius_for_active_set(base, p.M, st.sum, st.count);
-  int64_t count = st.count;
-  for (int pass = 0;; ++pass) {
-    const ActiveSum<A> a = active(p.M * r, pass);
-    if (a.count == count) break;  // the active set is self-consistent: r is the root of g
+// The active-set search for one feature as a small state machine, so a backend can run the passes
+// of many features together (the CPU kernel) or one feature per warp (the CUDA fast path):
+//   RadiusSearch<A> q = start_search(norm_v, stats, p);
+//   while (!q.done) q.step(pass over entries with bound q.bound(p)), p);
+template <typename A>
+struct RadiusSearch {
+  FeatureRadius<A> sol;
+  A base = A(0);      // ||v|| - lam
+  int32_t count = -1;  // size of the last pass's active set (-1: no pass yet)
+  bool done = true;
+
+  LASSONET_HD A bound(ProxParams<A> p) const { return p.M * sol.r; }
+
+  LASSONET_HD void step(ActiveSum<A> a, ProxParams<A> p) {
+    if (a.count == count) {  // the active set is self-consistent: r is the root of g
+      done = true;
+      return;
+    }
     count = a.count;
     // In exact arithmetic the candidates only grow. Keeping the larger one stops rounding from
     // dropping a boundary entry and collapsing r (seen with float32 and M = 1e6).
     const A next = radius_for_active_set(base, p.M, a.sum, count);
-    r = next > r ? next : r;
+    sol.r = next > sol.r ? next : sol.r;
   }
-  out.r = r;
-  return out;
+};
+
+template <typename A>
+LASSONET_HD RadiusSearch<A> start_search(A norm_v, ShrunkStats<A> st, ProxParams<A> p) {
+  RadiusSearch<A> q;
+  q.sol.norm_v = norm_v;
+  q.sol.finite = detail::finite_(norm_v) && detail::finite_(st.sum_abs);
+  q.sol.r = A(0);
+  if (!q.sol.finite) return q;
+  q.base = norm_v - p.lam;
+  if (q.base + p.M * st.sum <= A(0)) return q;  // g(0) >= 0: the feature dies
+  if (q.base > A(0) && p.M * q.base >= st.max) {  // no entry of W is clipped
+    q.sol.r = q.base;
+    return q;
+  }
+  // Start from the best lower bound; passes then shrink {s_i > M r} to its fixed point.
+  const A all = radius_for_active_set(q.base, p.M, st.sum, st.count);
+  q.sol.r = st.lower > all ? st.lower : all;
+  q.done = false;
+  return q;
 }
 
-// Solve for r sequentially. `scratch` (K values of A, or nullptr) keeps the active s_i between
-// passes so later passes touch only them; without it each pass rescans w. Both give bit-identical
-// results (same entries, same order).
+// The whole search given a pass functor `active(bound) -> ActiveSum<A>`.
+template <typename A, typename ActivePass>
+LASSONET_HD FeatureRadius<A> radius_from_stats(A norm_v, ShrunkStats<A> st, ProxParams<A> p,
+                                               ActivePass&& active) {
+  RadiusSearch<A> q = start_search(norm_v, st, p);
+  while (!q.done) q.step(active(q.bound(p)), p);
+  return q.sol;
+}
+
+// Sum and size of {i : s_i > bound} over one feature's entries, in index order.
+template <typename T, typename A>
+LASSONET_HD ActiveSum<A> active_sum(const T* w, int64_t stride, int64_t K, A lam_bar, A bound) {
+  ActiveSum<A> a;
+  for (int64_t k = 0; k < K; ++k) accumulate_active(a, static_cast<A>(w[k * stride]), lam_bar, bound);
+  return a;
+}
+
+// Solve for r sequentially (CPU kernel, CUDA general path).
 template <typename T, typename A>
 LASSONET_HD FeatureRadius<A> solve_radius(const T* v, int64_t v_stride, int64_t m, const T* w,
-                                          int64_t w_stride, int64_t K, ProxParams<A> p,
-                                          A* scratch) {
+                                          int64_t w_stride, int64_t K, ProxParams<A> p) {
   const A norm_v = column_norm<T, A>(v, v_stride, m);
-  const ShrunkStats<A> st = shrunk_stats<T, A>(w, w_stride, K, p.lam_bar);
-  int64_t stored = 0;  // active entries held in scratch
-  auto active = [&](A bound, int pass) {
-    ActiveSum<A> a{A(0), 0};
-    if (scratch != nullptr && pass > 0) {
-      for (int64_t i = 0; i < stored; ++i) {
-        const A s = scratch[i];
-        if (s > bound) {
-          a.sum += s;
-          scratch[a.count++] = s;
-        }
-      }
-    } else {
-      for (int64_t k = 0; k < K; ++k) {
-        const A s = detail::abs_(static_cast<A>(w[k * w_stride])) - p.lam_bar;
-        if (s > bound) {
-          a.sum += s;
-          if (scratch != nullptr) scratch[a.count] = s;
-          ++a.count;
-        }
-      }
-    }
-    stored = a.count;
-    return a;
-  };
+  const ShrunkStats<A> st = shrunk_stats<T, A>(w, w_stride, K, p.lam_bar, norm_v - p.lam, p.M);
+  auto active = [&](A bound) { return active_sum<T, A>(w, w_stride, K, p.lam_bar, bound); };
   return radius_from_stats<A>(norm_v, st, p, active);
 }
 
@@ -233,22 +266,26 @@ LASSONET_HD void apply_theta(T* v, int64_t v_stride, int64_t m, FeatureRadius<A>
   }
 }
 
-// Update one entry of W_j: shrink by lam_bar, clip to M r, keep the sign. Returns whether it
-// changed. `bound` is M r, or NaN for a non-finite feature.
-template <typename T, typename A>
-LASSONET_HD bool apply_w_entry(T* w, A bound, A lam_bar) {
-  const A x = static_cast<A>(*w);
-  if (bound != bound) {  // NaN bound: non-finite feature
-    *w = static_cast<T>(bound);
-    return true;
-  }
+// The new value of one entry of W_j: shrink by lam_bar, clip to `bound` = M r, keep the sign.
+// A NaN bound (non-finite feature) gives NaN. Sets `changed` when the value differs. Branch-free,
+// so loops over entries vectorise.
+template <typename A>
+LASSONET_HD A clipped_entry(A x, A bound, A lam_bar, bool& changed) {
   const A a = detail::abs_(x);
   A s = a - lam_bar;
   s = s > A(0) ? s : A(0);
   const A u = s < bound ? s : bound;
-  if (u == a) return false;
-  *w = static_cast<T>(detail::copysign_(u, x));
-  return true;
+  changed |= (u != a);
+  return detail::copysign_(u, x);
+}
+
+// Update one entry of W_j in place. Returns whether it changed.
+template <typename T, typename A>
+LASSONET_HD bool apply_w_entry(T* w, A bound, A lam_bar) {
+  bool changed = false;
+  const A u = clipped_entry(static_cast<A>(*w), bound, lam_bar, changed);
+  if (changed) *w = static_cast<T>(u);
+  return changed;
 }
 
 template <typename A>
@@ -256,8 +293,7 @@ LASSONET_HD A clip_bound(FeatureRadius<A> sol, ProxParams<A> p) {
   return sol.finite ? p.M * sol.r : detail::nan_<A>();
 }
 
-// Write the solution for radius r into theta_j and W_j. Returns whether any entry of W_j changed
-// (callers with a staging buffer skip the write-back when nothing did).
+// Write the solution for radius r into theta_j and W_j. Returns whether any entry of W_j changed.
 template <typename T, typename A>
 LASSONET_HD bool apply_radius(T* v, int64_t v_stride, int64_t m, T* w, int64_t w_stride, int64_t K,
                               FeatureRadius<A> sol, ProxParams<A> p) {
@@ -271,8 +307,8 @@ LASSONET_HD bool apply_radius(T* v, int64_t v_stride, int64_t m, T* w, int64_t w
 // The whole per-feature prox, in place. Returns whether W_j changed.
 template <typename T, typename A>
 LASSONET_HD bool hier_prox_feature(T* v, int64_t v_stride, int64_t m, T* w, int64_t w_stride,
-                                   int64_t K, ProxParams<A> p, A* scratch) {
-  const FeatureRadius<A> sol = solve_radius<T, A>(v, v_stride, m, w, w_stride, K, p, scratch);
+                                   int64_t K, ProxParams<A> p) {
+  const FeatureRadius<A> sol = solve_radius<T, A>(v, v_stride, m, w, w_stride, K, p);
   return apply_radius<T, A>(v, v_stride, m, w, w_stride, K, sol, p);
 }
 

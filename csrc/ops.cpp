@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <utility>
 
 namespace lassonet {
@@ -67,6 +68,8 @@ void check_hier_prox_args(const at::Tensor& theta, const at::Tensor& W, double l
   TORCH_CHECK_VALUE(theta.dim() == 1 || theta.size(0) >= 1,
                     "hier_prox: theta must have at least one row (m >= 1), got shape ",
                     theta.sizes());
+  TORCH_CHECK_VALUE(W.size(0) <= std::numeric_limits<int32_t>::max(),
+                    "hier_prox: W may have at most 2^31 - 1 rows (hidden units), got ", W.size(0));
   TORCH_CHECK_TYPE(is_supported_dtype(theta.scalar_type()),
                    "hier_prox: theta must be float32, float64, float16 or bfloat16, got ",
                    theta.scalar_type());

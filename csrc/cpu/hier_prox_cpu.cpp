@@ -1,17 +1,18 @@
 // CPU kernel of lassonet::hier_prox.
 //
-// A column of a row-major (K, d) weight is strided by d, so features are processed in blocks of
-// kBlock adjacent columns: the block's rows are read once, contiguously, into a thread-local tile
-// (transposed, one contiguous column per feature), each feature is solved on its tile column by the
-// shared per-feature code, and the tile is written back only if some feature's W changed. theta's
-// columns are short (m values) and are updated in place.
+// A column of a row-major (K, d) weight is strided by d, so the kernel works on chunks of adjacent
+// features and walks their rows: every pass over a chunk (statistics, each round of the active-set
+// search, the write) is a loop over rows whose inner loop runs across the chunk's features in
+// registers, reading contiguous memory and vectorising. Each feature still accumulates in index
+// order with the shared per-entry math of hier_prox.h, so results equal the CUDA general path bit
+// for bit and do not depend on the thread count.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
 #include <algorithm>
-#include <vector>
+#include <limits>
 
 #include "../hier_prox.h"
 #include "../ops.h"
@@ -19,13 +20,99 @@
 namespace lassonet {
 namespace {
 
-// 16 features: a 64-byte cache line of float32 per row. Larger blocks gained nothing measurable.
-constexpr int64_t kBlock = 16;
+// Features per chunk: one 64-byte cache line of each row, few enough that the chunk's
+// accumulators stay in registers while the loop walks down the K rows.
+template <typename scalar_t>
+constexpr int chunk_width() {
+  return static_cast<int>(64 / sizeof(scalar_t)) < 16 ? static_cast<int>(64 / sizeof(scalar_t)) : 16;
+}
+
+template <typename T>
+inline void prefetch(const T* p) {
+#if defined(__GNUC__)
+  __builtin_prefetch(p, 0, 3);
+#endif
+}
+
+// Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
+// features) and whose theta columns start at th + c * th_col. Every pass is a walk down the rows
+// with an inner loop over the C features in registers (vectorised). `next` is the next chunk's
+// first row, prefetched during the first pass (rows lie on different pages once K is large, which
+// the hardware prefetcher does not follow).
+template <int C, typename scalar_t, typename A>
+void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
+                 int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next) {
+  A norm_v[C], base[C], sum_abs[C], sum[C], mx[C], lower[C], run_sum[C];
+  int32_t count[C], run_count[C];
+  for (int c = 0; c < C; ++c) {
+    norm_v[c] = column_norm<scalar_t, A>(th + c * th_col, th_row, m);
+    base[c] = norm_v[c] - p.lam;
+    sum_abs[c] = sum[c] = mx[c] = run_sum[c] = A(0);
+    lower[c] = base[c] > A(0) ? base[c] : A(0);
+    count[c] = run_count[c] = 0;
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const scalar_t* row = rows + k * row_stride;
+    if (next != nullptr) prefetch(next + k * row_stride);
+    for (int c = 0; c < C; ++c) {
+      ShrunkStats<A> st{sum_abs[c], sum[c], mx[c], count[c], lower[c], run_sum[c], run_count[c]};
+      accumulate_stats(st, static_cast<A>(row[c]), p.lam_bar, base[c], p.M);
+      sum_abs[c] = st.sum_abs, sum[c] = st.sum, mx[c] = st.max, count[c] = st.count;
+      lower[c] = st.lower, run_sum[c] = st.run_sum, run_count[c] = st.run_count;
+    }
+  }
+  RadiusSearch<A> search[C];
+  bool searching = false;
+  for (int c = 0; c < C; ++c) {
+    const ShrunkStats<A> st{sum_abs[c], sum[c], mx[c], count[c], lower[c], run_sum[c], run_count[c]};
+    search[c] = start_search(norm_v[c], st, p);
+    searching |= !search[c].done;
+  }
+  // Active-set rounds for the unfinished features of the chunk (finished ones get an infinite
+  // bound and are not stepped).
+  A bound[C];
+  while (searching) {
+    for (int c = 0; c < C; ++c) {
+      bound[c] = search[c].done ? std::numeric_limits<A>::infinity() : search[c].bound(p);
+      sum[c] = A(0), count[c] = 0;
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      const scalar_t* row = rows + k * row_stride;
+      for (int c = 0; c < C; ++c) {
+        ActiveSum<A> a{sum[c], count[c]};
+        accumulate_active(a, static_cast<A>(row[c]), p.lam_bar, bound[c]);
+        sum[c] = a.sum, count[c] = a.count;
+      }
+    }
+    searching = false;
+    for (int c = 0; c < C; ++c) {
+      if (search[c].done) continue;
+      search[c].step(ActiveSum<A>{sum[c], count[c]}, p);
+      searching |= !search[c].done;
+    }
+  }
+  bool may_change = false;
+  for (int c = 0; c < C; ++c) {
+    apply_theta<scalar_t, A>(th + c * th_col, th_row, m, search[c].sol);
+    bound[c] = clip_bound(search[c].sol, p);
+    // With lam_bar = 0, entries already within the bound stay as they are.
+    may_change |= !(p.lam_bar == A(0) && mx[c] <= bound[c]);
+  }
+  if (!may_change) return;  // leave the chunk's cache lines clean
+  for (int64_t k = 0; k < K; ++k) {
+    scalar_t* row = rows + k * row_stride;
+    for (int c = 0; c < C; ++c) {
+      bool changed = false;
+      row[c] = static_cast<scalar_t>(clipped_entry(static_cast<A>(row[c]), bound[c], p.lam_bar, changed));
+    }
+  }
+}
 
 template <typename scalar_t>
 void hier_prox_cpu_typed(const at::Tensor& theta, const at::Tensor& W, double lam, double M,
                          double lam_bar) {
   using A = acc_t<scalar_t>;
+  constexpr int C = chunk_width<scalar_t>();
   const ProxParams<A> p{static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar)};
   const int64_t K = W.size(0);
   const int64_t d = W.size(1);
@@ -37,28 +124,21 @@ void hier_prox_cpu_typed(const at::Tensor& theta, const at::Tensor& W, double la
   scalar_t* const th = theta.data_ptr<scalar_t>();
   scalar_t* const w = W.data_ptr<scalar_t>();
 
-  const int64_t n_blocks = (d + kBlock - 1) / kBlock;
-  // Enough work per task that threading pays: about 32k W entries.
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, K * kBlock));
-  at::parallel_for(0, n_blocks, grain, [&](int64_t b0, int64_t b1) {
-    std::vector<scalar_t> tile(static_cast<size_t>(K * kBlock));
-    std::vector<A> scratch(static_cast<size_t>(K));
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t j0 = b * kBlock;
-      const int64_t nb = std::min(kBlock, d - j0);
-      for (int64_t k = 0; k < K; ++k) {
-        const scalar_t* row = w + k * w_row + j0 * w_col;
-        for (int64_t jj = 0; jj < nb; ++jj) tile[jj * K + k] = row[jj * w_col];
-      }
-      bool changed = false;
-      for (int64_t jj = 0; jj < nb; ++jj) {
-        changed |= hier_prox_feature<scalar_t, A>(th + (j0 + jj) * th_col, th_row, m,
-                                                  tile.data() + jj * K, 1, K, p, scratch.data());
-      }
-      if (!changed) continue;
-      for (int64_t k = 0; k < K; ++k) {
-        scalar_t* row = w + k * w_row + j0 * w_col;
-        for (int64_t jj = 0; jj < nb; ++jj) row[jj * w_col] = tile[jj * K + k];
+  // Chunks of C features when W's features are adjacent in memory (nn.Linear weights); the last
+  // partial chunk, and W with other strides, go feature by feature. Both sum in index order with
+  // the same per-entry math, so a feature's result does not depend on which path it took.
+  const int64_t n_chunks = w_col == 1 ? d / C : 0;
+  const int64_t n_tasks = n_chunks + (d - n_chunks * C);
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, K * C));
+  at::parallel_for(0, n_tasks, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      if (t < n_chunks) {
+        const int64_t j0 = t * C;
+        const scalar_t* next = t + 1 < std::min(t1, n_chunks) ? w + j0 + C : nullptr;
+        solve_chunk<C, scalar_t, A>(w + j0, w_row, K, th + j0 * th_col, th_row, th_col, m, p, next);
+      } else {
+        const int64_t j = n_chunks * C + (t - n_chunks);
+        hier_prox_feature<scalar_t, A>(th + j * th_col, th_row, m, w + j * w_col, w_row, K, p);
       }
     }
   });

@@ -72,23 +72,20 @@ __global__ void hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __
     for (int f = warp; f < nf; f += n_warps) {
       scalar_t* col = tile + f;
       scalar_t* v = theta + (j0 + f) * L.th_col;
-      // Per-lane partial statistics over rows lane, lane+32, ..., then warp-wide totals.
+      const A norm_v = column_norm<scalar_t, A>(v, L.th_row, L.m);  // same value on every lane
+      // Per-lane partial statistics over rows lane, lane+32, ..., then warp-wide totals. Each
+      // lane's online estimate is a lower bound on r, so their maximum is one too.
       ShrunkStats<A> st = shrunk_stats<scalar_t, A>(col + lane * kTileStride, 32 * kTileStride,
-                                                     (L.K - lane + 31) / 32, p.lam_bar);
+                                                     (L.K - lane + 31) / 32, p.lam_bar,
+                                                     norm_v - p.lam, p.M);
       st.sum_abs = warp_sum(st.sum_abs);
       st.sum = warp_sum(st.sum);
       st.count = warp_sum(st.count);
       st.max = warp_max(st.max);
-      const A norm_v = column_norm<scalar_t, A>(v, L.th_row, L.m);  // same value on every lane
-      auto active = [&](A bound, int) {
-        ActiveSum<A> a{A(0), 0};
-        for (int64_t k = lane; k < L.K; k += 32) {
-          const A s = detail::abs_(static_cast<A>(col[k * kTileStride])) - p.lam_bar;
-          if (s > bound) {
-            a.sum += s;
-            ++a.count;
-          }
-        }
+      st.lower = warp_max(st.lower);
+      auto active = [&](A bound) {
+        ActiveSum<A> a = active_sum<scalar_t, A>(col + lane * kTileStride, 32 * kTileStride,
+                                                 (L.K - lane + 31) / 32, p.lam_bar, bound);
         a.sum = warp_sum(a.sum);
         a.count = warp_sum(a.count);
         return a;
@@ -122,7 +119,7 @@ __global__ void hier_prox_column_kernel(scalar_t* __restrict__ theta, scalar_t* 
   for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < L.d;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     hier_prox_feature<scalar_t, A>(theta + j * L.th_col, L.th_row, L.m, W + j * L.w_col, L.w_row,
-                                   L.K, p, nullptr);
+                                   L.K, p);
   }
 }
 
