@@ -1,0 +1,255 @@
+"""The regularisation-path trainer: dense fit, then warm-started fits along increasing lambda.
+
+Pure torch + numpy (no scikit-learn): the estimators in ``lassonet_ext.estimators`` are thin
+wrappers over :func:`train_path`.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .model import LassoNetModel
+
+__all__ = ["PathItem", "train_path", "lambda_max", "default_optimizers"]
+
+
+@dataclass
+class PathItem:
+    """One point of the path: the model trained at ``lambda_``."""
+
+    lambda_: float
+    selected: np.ndarray  # bool (d,): features with theta_j != 0
+    loss: float  # training loss (without penalties)
+    val_loss: float  # validation loss (without penalties)
+    objective: float  # training loss + lambda * sum_j ||theta_j|| (+ gamma terms)
+    val_objective: float
+    n_iters: int  # epochs run at this lambda
+    state_dict: Optional[dict] = field(default=None, repr=False)
+    val_score: Optional[float] = None  # filled in by the estimators (R^2, accuracy, ...)
+
+    @property
+    def n_selected(self) -> int:
+        return int(self.selected.sum())
+
+
+def default_optimizers():
+    """The paper's choice: Adam for the dense model, SGD with momentum along the path."""
+    return (partial(torch.optim.Adam, lr=1e-3), partial(torch.optim.SGD, lr=1e-3, momentum=0.9))
+
+
+def _batches(n, batch_size, generator):
+    if batch_size is None or batch_size >= n:
+        yield slice(None)
+        return
+    perm = torch.randperm(n, generator=generator)
+    for start in range(0, n, batch_size):  # the last, smaller batch is kept
+        yield perm[start:start + batch_size]
+
+
+def lambda_max(model: LassoNetModel, X, y, loss_fn) -> float:
+    """The smallest lambda at which the model with no feature is stationary.
+
+    With every theta_j and W_j at zero, a prox-gradient step keeps feature j out iff
+    ``||grad_theta_j|| + M ||grad_W_j||_1 <= lambda`` (the prox's death condition), so this is the
+    largest of those values: LassoNet's analogue of glmnet's lambda_max.
+    """
+    theta, W = model.theta, model.W
+    saved = theta.detach().clone(), W.detach().clone()
+    with torch.no_grad():
+        theta.zero_()
+        W.zero_()
+    try:
+        params = [theta] + ([W] if W.requires_grad else [])
+        grads = torch.autograd.grad(loss_fn(model(X), y), params, allow_unused=True)
+        g_theta = grads[0].norm(dim=0)
+        g_W = grads[1].abs().sum(dim=0) if len(grads) > 1 and grads[1] is not None else 0.0
+        return float((g_theta + model.M * g_W).max())
+    finally:
+        with torch.no_grad():
+            theta.copy_(saved[0])
+            W.copy_(saved[1])
+
+
+class _Trainer:
+    def __init__(self, model, X, y, X_val, y_val, loss_fn, batch_size, tol, gamma, gamma_skip,
+                 lam_bar, generator):
+        self.model, self.X, self.y, self.X_val, self.y_val = model, X, y, X_val, y_val
+        self.loss_fn, self.batch_size, self.tol = loss_fn, batch_size, tol
+        self.gamma, self.gamma_skip, self.lam_bar, self.generator = gamma, gamma_skip, lam_bar, generator
+
+    def penalty(self, lam):
+        m = self.model
+        out = lam * m.l1_regularisation()
+        if self.gamma:
+            out = out + self.gamma * m.l2_regularisation()
+        if self.gamma_skip:
+            out = out + self.gamma_skip * m.l2_regularisation_skip()
+        return out
+
+    @torch.no_grad()
+    def evaluate(self, lam, X, y):
+        self.model.eval()
+        loss = float(self.loss_fn(self.model(X), y))
+        return loss, loss + float(self.penalty(lam))
+
+    def state(self):
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def fit(self, lam, optimizer, n_epochs, patience):
+        """Train at lam with early stopping on the validation objective. Returns epochs run."""
+        model, best, stale = self.model, math.inf, 0
+        n = self.X.shape[0]
+        epoch = 0
+        for epoch in range(1, n_epochs + 1):
+            model.train()
+            for idx in _batches(n, self.batch_size, self.generator):
+                optimizer.zero_grad(set_to_none=True)
+                # gamma / gamma_skip are smooth: they go through the gradient. lam is not: the prox.
+                smooth = self.penalty(0.0) if (self.gamma or self.gamma_skip) else 0.0
+                loss = self.loss_fn(model(self.X[idx]), self.y[idx]) + smooth
+                loss.backward()
+                optimizer.step()
+                lr = optimizer.param_groups[0]["lr"]
+                model.prox_(lam * lr, self.lam_bar * lr)
+            _, val_obj = self.evaluate(lam, self.X_val, self.y_val)
+            if not math.isfinite(val_obj):
+                raise ValueError(
+                    f"the loss became {val_obj} while training at lambda={lam:.4g}: the optimiser "
+                    "diverged. Standardise X (and y for regression), lower the learning rate "
+                    "(optim=...), or use a smaller path_multiplier."
+                )
+            if val_obj < self.tol * best or best == math.inf:
+                best, stale = val_obj, 0
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+        return epoch
+
+    def item(self, lam, n_iters, keep_state):
+        loss, obj = self.evaluate(lam, self.X, self.y)
+        val_loss, val_obj = self.evaluate(lam, self.X_val, self.y_val)
+        return PathItem(
+            lambda_=float(lam), selected=self.model.selected_features().cpu().numpy(), loss=loss,
+            val_loss=val_loss, objective=obj, val_objective=val_obj, n_iters=n_iters,
+            state_dict=self.state() if keep_state else None,
+        )
+
+
+def train_path(
+    model: LassoNetModel,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    X_val: torch.Tensor,
+    y_val: torch.Tensor,
+    loss_fn: Callable,
+    *,
+    lambda_seq: Optional[Iterable[float]] = None,
+    lambda_start="auto",
+    path_multiplier: float = 1.02,
+    n_iters=(1000, 100),
+    patience=(100, 10),
+    tol: float = 0.99,
+    batch_size: Optional[int] = None,
+    optim=None,
+    backtrack: bool = False,
+    gamma: float = 0.0,
+    gamma_skip: float = 0.0,
+    lam_bar: float = 0.0,
+    generator: Optional[torch.Generator] = None,
+    verbose: bool = False,
+    keep_state_dicts: bool = True,
+    skip_dense: bool = False,
+) -> list:
+    """Train ``model`` dense (lambda = 0), then along increasing lambda until no feature is left.
+
+    lambda goes ``lambda_start, lambda_start * path_multiplier, ...`` unless ``lambda_seq`` is given.
+    ``lambda_start="auto"`` starts at ``1e-3 * lambda_max`` (see :func:`lambda_max`) and, until the
+    first feature leaves, squares the multiplier after every step that changed nothing (capped at
+    1.25, so the first removals are not overshot), so few steps are spent where nothing happens; from the first removal on, the path uses
+    ``path_multiplier``. Each lambda warm-starts from the previous solution and trains for at most
+    ``n_iters[1]`` epochs with early stopping (``patience[1]`` epochs without the validation
+    objective dropping below ``tol`` times its best). The prox runs after every optimiser step with
+    thresholds ``lam * lr`` and ``lam_bar * lr``. With ``backtrack=True`` a step whose objective
+    ends above its starting objective is redone from the start with half the learning rate (up to
+    5 times). ``skip_dense=True`` continues from the model as it is (warm start).
+    """
+    n_iters = (n_iters, n_iters) if isinstance(n_iters, int) else tuple(n_iters)
+    patience = (patience, patience) if isinstance(patience, int) else tuple(patience)
+    optim = default_optimizers() if optim is None else optim
+    optim = (optim, optim) if callable(optim) else tuple(optim)
+    trainer = _Trainer(model, X, y, X_val, y_val, loss_fn, batch_size, tol, gamma, gamma_skip,
+                       lam_bar, generator)
+    path = []
+    if not skip_dense:
+        epochs = trainer.fit(0.0, optim[0](model.parameters()), n_iters[0], patience[0])
+        path.append(trainer.item(0.0, epochs, keep_state_dicts))
+
+    if lambda_seq is not None:
+        lambdas = iter(lambda_seq)
+        accelerate = False
+    else:
+        if lambda_start == "auto":
+            start = 1e-3 * lambda_max(model, X, y, loss_fn)
+            accelerate = True
+        else:
+            start = float(lambda_start)
+            accelerate = False
+        if not start > 0:
+            raise ValueError(f"lambda_start must be > 0, got {start}")
+        lambdas = None
+
+    optimizer = optim[1](model.parameters())
+    bar = tqdm(desc="LassoNet path", unit="lambda", disable=not verbose, leave=False)
+    lam, multiplier = (start if lambdas is None else None), path_multiplier
+    n_before = int(model.selected_features().sum())
+    try:
+        for _ in itertools.count():
+            if lambdas is not None:
+                lam = next(lambdas, None)
+                if lam is None:
+                    break
+            epochs = _fit_with_backtrack(trainer, lam, optimizer, n_iters[1], patience[1], backtrack)
+            item = trainer.item(lam, epochs, keep_state_dicts)
+            path.append(item)
+            bar.update(1)
+            bar.set_postfix(lam=f"{lam:.3g}", k=item.n_selected)
+            if item.n_selected == 0:
+                break
+            if lambdas is None:
+                if accelerate and item.n_selected == n_before:
+                    multiplier = min(multiplier * multiplier, 1.25)
+                else:
+                    accelerate, multiplier = False, path_multiplier
+                n_before = item.n_selected
+                lam *= multiplier
+    finally:
+        bar.close()
+    return path
+
+
+def _fit_with_backtrack(trainer, lam, optimizer, n_epochs, patience, backtrack):
+    if not backtrack:
+        return trainer.fit(lam, optimizer, n_epochs, patience)
+    start_state = trainer.state()
+    start_obj = trainer.evaluate(lam, trainer.X, trainer.y)[1]
+    lrs = [g["lr"] for g in optimizer.param_groups]
+    try:
+        for _ in range(6):
+            epochs = trainer.fit(lam, optimizer, n_epochs, patience)
+            if trainer.evaluate(lam, trainer.X, trainer.y)[1] <= start_obj:
+                return epochs
+            trainer.model.load_state_dict(start_state)
+            for g in optimizer.param_groups:
+                g["lr"] /= 2
+        return epochs
+    finally:
+        for g, lr in zip(optimizer.param_groups, lrs):
+            g["lr"] = lr
