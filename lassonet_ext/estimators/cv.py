@@ -1,0 +1,118 @@
+"""Cross-validated LassoNet: k-fold scores along one lambda sequence, best lambda refit-free."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.model_selection import check_cv
+
+from .classifier import LassoNetClassifier
+from .regressor import LassoNetRegressor
+
+__all__ = ["LassoNetRegressorCV", "LassoNetClassifierCV"]
+
+
+class _LassoNetCV:
+    """k-fold cross-validation over the path.
+
+    ``fit`` trains the path on all the data (with its validation split) to fix the lambda
+    sequence, trains the same sequence on each fold's training part with the fold's held-out part
+    as validation, scores every lambda on it (``cv_scores_``: n_lambdas x n_folds), and keeps the
+    full-data path point at the lambda with the best mean score (``best_lambda_``,
+    ``best_cv_score_``). Folds run one after another.
+    """
+
+    _single = None  # the estimator class each fold trains
+
+    def __init__(
+        self,
+        *,
+        cv=None,
+        hidden_dims=(100,),
+        lambda_start="auto",
+        lambda_seq=None,
+        gamma=0.0,
+        gamma_skip=0.0,
+        path_multiplier=1.02,
+        M=10.0,
+        lam_bar=0.0,
+        dropout=None,
+        batch_size=None,
+        optim=None,
+        n_iters=(1000, 100),
+        patience=(100, 10),
+        tol=0.99,
+        backtrack=False,
+        val_size=None,
+        n_features_to_select=None,
+        standardize=True,
+        class_weight=None,
+        device=None,
+        verbose=0,
+        random_state=None,
+        torch_seed=None,
+    ):
+        super().__init__(
+            hidden_dims=hidden_dims,
+            lambda_start=lambda_start,
+            lambda_seq=lambda_seq,
+            gamma=gamma,
+            gamma_skip=gamma_skip,
+            path_multiplier=path_multiplier,
+            M=M,
+            lam_bar=lam_bar,
+            dropout=dropout,
+            batch_size=batch_size,
+            optim=optim,
+            n_iters=n_iters,
+            patience=patience,
+            tol=tol,
+            backtrack=backtrack,
+            val_size=val_size,
+            n_features_to_select=n_features_to_select,
+            standardize=standardize,
+            class_weight=class_weight,
+            device=device,
+            verbose=verbose,
+            random_state=random_state,
+            torch_seed=torch_seed,
+        )
+        self.cv = cv
+
+    def fit(self, X, y):
+        self._fit_path(X, y, X_val=None, y_val=None, lambda_seq=None)
+        full = self.path_
+        lambdas = [it.lambda_ for it in full if it.lambda_ > 0]
+        if not lambdas:
+            raise ValueError("the path has no lambda > 0 to cross-validate")
+        X_arr, y_arr = self._validate(X, y, reset=False)
+        splitter = check_cv(self.cv, y_arr, classifier=is_classifier(self))
+        folds = list(splitter.split(X_arr, y_arr))
+        scores = np.full((len(lambdas), len(folds)), np.nan)
+        params = {k: v for k, v in self.get_params().items() if k != "cv"}
+        for f, (train, test) in enumerate(folds):
+            est = self._single(**params)
+            est._fit_path(X_arr[train], y_arr[train], X_val=X_arr[test], y_val=y_arr[test],
+                          lambda_seq=lambdas)
+            fold_scores = [it.val_score for it in est.path_ if it.lambda_ > 0]
+            # A fold whose path emptied early keeps its last score for the larger lambdas.
+            fold_scores += fold_scores[-1:] * (len(lambdas) - len(fold_scores))
+            scores[:, f] = fold_scores[: len(lambdas)]
+        self.lambdas_ = np.asarray(lambdas)
+        self.cv_scores_ = scores
+        mean = scores.mean(axis=1)
+        best = int(np.argmax(mean))
+        self.best_lambda_ = float(lambdas[best])
+        self.best_cv_score_ = float(mean[best])
+        self.path_ = full
+        self._select(next(it for it in full if it.lambda_ == self.best_lambda_))
+        return self
+
+
+class LassoNetRegressorCV(_LassoNetCV, LassoNetRegressor):
+    __doc__ = _LassoNetCV.__doc__
+    _single = LassoNetRegressor
+
+
+class LassoNetClassifierCV(_LassoNetCV, LassoNetClassifier):
+    __doc__ = _LassoNetCV.__doc__
+    _single = LassoNetClassifier
