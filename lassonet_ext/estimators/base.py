@@ -249,6 +249,13 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
         self.lambda_, self.n_features_selected_ = lam, int(selected.sum())
         return self
 
+    def plot_path(self, **kwargs):
+        """Features vs lambda and validation score vs features (see ``lassonet_ext.plot``)."""
+        from ..plot import plot_path
+
+        check_is_fitted(self, "path_")
+        return plot_path(self, **kwargs)
+
     # ---- prediction --------------------------------------------------------------------------
     @torch.no_grad()
     def _forward(self, X):
