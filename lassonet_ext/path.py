@@ -93,9 +93,14 @@ class _Trainer:
             out = out + self.gamma_skip * m.l2_regularisation_skip()
         return out
 
+    def mode(self, train):
+        # train()/eval() walk every submodule; they only matter with dropout, so skip them otherwise.
+        if self.model.dropout is not None and self.model.training != train:
+            self.model.train(train)
+
     @torch.no_grad()
     def evaluate(self, lam, X, y):
-        self.model.eval()
+        self.mode(False)
         loss = float(self.loss_fn(self.model(X), y))
         return loss, loss + float(self.penalty(lam))
 
@@ -108,7 +113,7 @@ class _Trainer:
         n = self.X.shape[0]
         epoch = 0
         for epoch in range(1, n_epochs + 1):
-            model.train()
+            self.mode(True)
             for idx in _batches(n, self.batch_size, self.generator):
                 optimizer.zero_grad(set_to_none=True)
                 # gamma / gamma_skip are smooth: they go through the gradient. lam is not: the prox.

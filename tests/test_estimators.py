@@ -210,3 +210,10 @@ def test_last_minibatch_is_not_dropped():
 
     seen = torch.cat(list(_batches(103, 10, torch.Generator().manual_seed(0))))
     assert sorted(seen.tolist()) == list(range(103))
+
+
+def test_dropout_is_off_when_predicting():
+    X, y = nonlinear_data(n=200, d=6)
+    est = LassoNetRegressor(**{**FAST, "dropout": 0.5}).fit(X, y)
+    np.testing.assert_array_equal(est.predict(X), est.predict(X))
+    assert not est.model_.training
