@@ -91,6 +91,17 @@ def lassonet_features(X_tr, y_tr, seed, args):
     return np.argsort(-est.feature_importances_, kind="stable")[:K], est, path
 
 
+def lassonet_ref_features(X_tr, y_tr, seed, args):
+    """The same selection with the reference package lassonet 0.0.21 (optional)."""
+    import lassonet
+
+    est = lassonet.LassoNetClassifier(hidden_dims=(args.hidden,), M=args.M,
+                                      path_multiplier=args.path_multiplier, verbose=0,
+                                      random_state=seed, torch_seed=seed)
+    est.path(X_tr, y_tr)
+    return np.argsort(-np.asarray(est.feature_importances_), kind="stable")[:K]
+
+
 def mice_figure(args):
     import matplotlib
 
@@ -122,12 +133,13 @@ def main():
     p.add_argument("--path-multiplier", type=float, default=1.05)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-figure", action="store_true")
+    p.add_argument("--lassonet", action="store_true", help="also run lassonet 0.0.21 (if installed)")
     p.add_argument("--out", default=str(HERE / "RESULTS_paper.md"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     rows = {}
     for name in args.datasets.split(","):
-        res = {"fisher": [], "ln_et": [], "ln_mlp": [], "seconds": []}
+        res = {"fisher": [], "ln_et": [], "ln_mlp": [], "seconds": [], "ref_et": [], "ref_seconds": []}
         for seed in range(args.seeds):
             X_tr, X_te, y_tr, y_te = load(name, seed)
             res["fisher"].append(downstream(X_tr, X_te, y_tr, y_te, fisher_top(X_tr, y_tr, K), seed)[0])
@@ -137,6 +149,13 @@ def main():
             et, mlp = downstream(X_tr, X_te, y_tr, y_te, feats, seed)
             res["ln_et"].append(et)
             res["ln_mlp"].append(mlp)
+            if args.lassonet:
+                t0 = time.perf_counter()
+                ref = lassonet_ref_features(X_tr, y_tr, seed, args)
+                res["ref_seconds"].append(time.perf_counter() - t0)
+                res["ref_et"].append(downstream(X_tr, X_te, y_tr, y_te, ref, seed)[0])
+                print(f"{name:8s} seed {seed}: lassonet 0.0.21 ET {res['ref_et'][-1]:.3f}  "
+                      f"path {res['ref_seconds'][-1]:.0f} s", flush=True)
             print(f"{name:8s} seed {seed}: fisher {res['fisher'][-1]:.3f}  lassonet ET {et:.3f}  "
                   f"MLP {mlp:.3f}  path {res['seconds'][-1]:.0f} s", flush=True)
         rows[NAMES[name]] = res
@@ -158,18 +177,20 @@ def write(rows, args):
         f"{platform.machine()} CPU, {args.threads} threads.",
         "",
         "| dataset | paper Fisher | paper HSIC-Lasso | paper PFA | paper LassoNet | our Fisher (ET) "
-        "| our LassoNet (ET) | our LassoNet (1-hidden-layer net) | path time s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| our LassoNet (ET) | our LassoNet (1-hidden-layer net) | path time s "
+        "| lassonet 0.0.21 (ET) | its path time s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for ds, paper in PAPER.items():
         r = rows.get(ds)
         if r is None:
             note = "data not available offline" if ds == "Activity" else "not run"
-            lines.append(f"| {ds} | " + " | ".join(f"{v:.3f}" for v in paper) + f" | {note} | | | |")
+            lines.append(f"| {ds} | " + " | ".join(f"{v:.3f}" for v in paper) + f" | {note} | | | | | |")
             continue
         lines.append(f"| {ds} | " + " | ".join(f"{v:.3f}" for v in paper)
                      + f" | {ms(r['fisher'])} | {ms(r['ln_et'])} | {ms(r['ln_mlp'])} "
-                     f"| {np.mean(r['seconds']):.0f} |")
+                     f"| {np.mean(r['seconds']):.0f} "
+                     + (f"| {ms(r['ref_et'])} | {np.mean(r['ref_seconds']):.0f} |" if r["ref_et"] else "| not run | |"))
     lines += [
         "",
         "Settings: LassoNetClassifier(hidden_dims=({},), M={}, path_multiplier={}), default epochs "

@@ -158,6 +158,8 @@ def select(args):
     k_names = [n for n, s in zip(names, k_item.selected) if s]
     print(f"\nbest validated point: lambda={best.lambda_:.4g}, {best.n_selected} features, "
           f"test {score_name} {best_test:.4f}")
+    print("  " + (", ".join(best_names) if len(best_names) <= 30 else
+                  ", ".join(best_names[:30]) + f", ... ({len(best_names) - 30} more in path.json)"))
     print(f"at most {args.k} features: lambda={k_item.lambda_:.4g}, {k_item.n_selected} features, "
           f"test {score_name} {k_test:.4f}")
     print("  " + ", ".join(k_names))
