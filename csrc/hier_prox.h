@@ -147,11 +147,10 @@ template <typename T, typename A>
 LASSONET_HD ShrunkStats<A> shrunk_stats(const T* w, int64_t stride, int64_t K, A lam_bar, A base,
                                         A M) {
   ShrunkStats<A> st;
-  st.lower = base > A(0) ? base : A(0);  // the empty set's candidate
+  st.lower = radius_for_active_set(base, M, A(0), 0);  // the empty set's candidate
   for (int64_t k = 0; k < K; ++k) accumulate_stats(st, static_cast<A>(w[k * stride]), lam_bar, base, M);
   return st;
 }
-
 
 // Sum and size of the active set {i : s_i > bound}, as returned by one pass over a feature.
 template <typename A>

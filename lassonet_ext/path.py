@@ -84,14 +84,17 @@ class _Trainer:
         self.loss_fn, self.batch_size, self.tol = loss_fn, batch_size, tol
         self.gamma, self.gamma_skip, self.lam_bar, self.generator = gamma, gamma_skip, lam_bar, generator
 
-    def penalty(self, lam):
-        m = self.model
-        out = lam * m.l1_regularisation()
+    def smooth_penalty(self):
+        """The differentiable penalties (gamma, gamma_skip): they go through the gradient."""
+        m, out = self.model, 0.0
         if self.gamma:
             out = out + self.gamma * m.l2_regularisation()
         if self.gamma_skip:
             out = out + self.gamma_skip * m.l2_regularisation_skip()
         return out
+
+    def penalty(self, lam):
+        return lam * self.model.l1_regularisation() + self.smooth_penalty()
 
     def mode(self, train):
         # train()/eval() walk every submodule; they only matter with dropout, so skip them otherwise.
@@ -116,9 +119,8 @@ class _Trainer:
             self.mode(True)
             for idx in _batches(n, self.batch_size, self.generator):
                 optimizer.zero_grad(set_to_none=True)
-                # gamma / gamma_skip are smooth: they go through the gradient. lam is not: the prox.
-                smooth = self.penalty(0.0) if (self.gamma or self.gamma_skip) else 0.0
-                loss = self.loss_fn(model(self.X[idx]), self.y[idx]) + smooth
+                # lam's penalty is not smooth: the prox below handles it.
+                loss = self.loss_fn(model(self.X[idx]), self.y[idx]) + self.smooth_penalty()
                 loss.backward()
                 optimizer.step()
                 lr = optimizer.param_groups[0]["lr"]

@@ -48,7 +48,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
     norm_v[c] = column_norm<scalar_t, A>(th + c * th_col, th_row, m);
     base[c] = norm_v[c] - p.lam;
     sum_abs[c] = sum[c] = mx[c] = run_sum[c] = A(0);
-    lower[c] = base[c] > A(0) ? base[c] : A(0);
+    lower[c] = radius_for_active_set(base[c], p.M, A(0), 0);  // the empty set's candidate
     count[c] = run_count[c] = 0;
   }
   for (int64_t k = 0; k < K; ++k) {
