@@ -70,6 +70,40 @@ LASSONET_HD A nan_() {
 
 }  // namespace detail
 
+// The entries of one feature (or one group of features) in a strided tensor: for each of its
+// columns c (the group's features, or the single feature `col`), `rows` x `inner` values at
+//   base[c * col_stride + k * row_stride + t * inner_stride],
+// visited column by column, then k, then t. theta columns have inner = 1; W columns have
+// inner = the product of W's trailing dimensions (1 for an nn.Linear weight, kh*kw for a Conv2d).
+template <typename T>
+struct Entries {
+  T* base;
+  int64_t rows, row_stride;
+  int64_t inner, inner_stride;
+  int64_t col_stride;
+  const int64_t* cols;  // the group's features; nullptr: the single feature `col`
+  int64_t n_cols;
+  int64_t col;
+
+  LASSONET_HD int64_t size() const { return n_cols * rows * inner; }
+
+  template <typename F>
+  LASSONET_HD void for_each(F&& f) const {
+    for (int64_t c = 0; c < n_cols; ++c) {
+      T* p = base + (cols != nullptr ? cols[c] : col) * col_stride;
+      for (int64_t k = 0; k < rows; ++k) {
+        for (int64_t t = 0; t < inner; ++t) f(p[k * row_stride + t * inner_stride]);
+      }
+    }
+  }
+};
+
+// A single strided column of n values (one feature of a 2-D weight).
+template <typename T>
+LASSONET_HD Entries<T> column(T* p, int64_t stride, int64_t n) {
+  return Entries<T>{p, n, stride, 1, 0, 0, nullptr, 1, 0};
+}
+
 // What one feature's problem reduces to: the new norm r of theta_j.
 template <typename A>
 struct FeatureRadius {
@@ -90,28 +124,40 @@ struct ShrunkStats {
   int32_t run_count = 0;
 };
 
-template <typename T, typename A>
-LASSONET_HD A column_norm(const T* v, int64_t stride, int64_t m) {
-  if (m == 1) return detail::abs_(static_cast<A>(v[0]));  // exact for the common single output
-  A ss = A(0);
-  for (int64_t i = 0; i < m; ++i) {
-    const A x = static_cast<A>(v[i * stride]);
-    ss += x * x;
+// ||v||_2 over a feature's (or group's) theta entries, safe against overflow of the squares.
+template <typename A, typename T>
+LASSONET_HD A entries_norm(const Entries<T>& v) {
+  if (v.size() == 1) {  // exact for the common single output
+    A x = A(0);
+    v.for_each([&](const T& e) { x = detail::abs_(static_cast<A>(e)); });
+    return x;
   }
+  A ss = A(0);
+  v.for_each([&](const T& e) {
+    const A x = static_cast<A>(e);
+    ss += x * x;
+  });
   if (detail::finite_(ss)) return detail::sqrt_(ss);
   // The squares overflowed (or an entry is inf/NaN): redo the sum scaled by the largest entry.
   A big = A(0);
-  for (int64_t i = 0; i < m; ++i) {
-    const A a = detail::abs_(static_cast<A>(v[i * stride]));
-    if (!detail::finite_(a)) return a - a;  // NaN marks a non-finite column
-    if (a > big) big = a;
-  }
+  bool finite = true;
+  v.for_each([&](const T& e) {
+    const A a = detail::abs_(static_cast<A>(e));
+    finite = finite && detail::finite_(a);
+    big = a > big ? a : big;
+  });
+  if (!finite) return detail::nan_<A>();  // NaN marks a non-finite column
   ss = A(0);
-  for (int64_t i = 0; i < m; ++i) {
-    const A x = static_cast<A>(v[i * stride]) / big;
+  v.for_each([&](const T& e) {
+    const A x = static_cast<A>(e) / big;
     ss += x * x;
-  }
+  });
   return big * detail::sqrt_(ss);
+}
+
+template <typename T, typename A>
+LASSONET_HD A column_norm(const T* v, int64_t stride, int64_t m) {
+  return entries_norm<A>(column(v, stride, m));
 }
 
 // r for a given active set (its sum and size); clipped at 0 against rounding.
@@ -142,13 +188,12 @@ LASSONET_HD void accumulate_stats(ShrunkStats<A>& st, A x, A lam_bar, A base, A 
   st.lower = cand > st.lower ? cand : st.lower;
 }
 
-// Statistics of one feature's entries, summed in index order.
-template <typename T, typename A>
-LASSONET_HD ShrunkStats<A> shrunk_stats(const T* w, int64_t stride, int64_t K, A lam_bar, A base,
-                                        A M) {
+// Statistics of one feature's (or group's) W entries, summed in index order.
+template <typename A, typename T>
+LASSONET_HD ShrunkStats<A> entries_stats(const Entries<T>& w, A lam_bar, A base, A M) {
   ShrunkStats<A> st;
   st.lower = radius_for_active_set(base, M, A(0), 0);  // the empty set's candidate
-  for (int64_t k = 0; k < K; ++k) accumulate_stats(st, static_cast<A>(w[k * stride]), lam_bar, base, M);
+  w.for_each([&](const T& e) { accumulate_stats(st, static_cast<A>(e), lam_bar, base, M); });
   return st;
 }
 
@@ -223,46 +268,46 @@ LASSONET_HD FeatureRadius<A> radius_from_stats(A norm_v, ShrunkStats<A> st, Prox
   return q.sol;
 }
 
-// Sum and size of {i : s_i > bound} over one feature's entries, in index order.
-template <typename T, typename A>
-LASSONET_HD ActiveSum<A> active_sum(const T* w, int64_t stride, int64_t K, A lam_bar, A bound) {
+// Sum and size of {i : s_i > bound} over one feature's (or group's) W entries, in index order.
+template <typename A, typename T>
+LASSONET_HD ActiveSum<A> entries_active(const Entries<T>& w, A lam_bar, A bound) {
   ActiveSum<A> a;
-  for (int64_t k = 0; k < K; ++k) accumulate_active(a, static_cast<A>(w[k * stride]), lam_bar, bound);
+  w.for_each([&](const T& e) { accumulate_active(a, static_cast<A>(e), lam_bar, bound); });
   return a;
 }
 
-// Solve for r sequentially (CPU kernel, CUDA general path).
-template <typename T, typename A>
-LASSONET_HD FeatureRadius<A> solve_radius(const T* v, int64_t v_stride, int64_t m, const T* w,
-                                          int64_t w_stride, int64_t K, ProxParams<A> p) {
-  const A norm_v = column_norm<T, A>(v, v_stride, m);
-  const ShrunkStats<A> st = shrunk_stats<T, A>(w, w_stride, K, p.lam_bar, norm_v - p.lam, p.M);
-  auto active = [&](A bound) { return active_sum<T, A>(w, w_stride, K, p.lam_bar, bound); };
+// Solve for r sequentially (CPU per-feature and group kernels, CUDA general paths).
+template <typename A, typename T>
+LASSONET_HD FeatureRadius<A> solve_entries(const Entries<T>& v, const Entries<T>& w,
+                                           ProxParams<A> p) {
+  const A norm_v = entries_norm<A>(v);
+  const ShrunkStats<A> st = entries_stats<A>(w, p.lam_bar, norm_v - p.lam, p.M);
+  auto active = [&](A bound) { return entries_active<A>(w, p.lam_bar, bound); };
   return radius_from_stats<A>(norm_v, st, p, active);
 }
 
-// Write the new theta_j for radius r (or NaN for a non-finite feature).
-template <typename T, typename A>
-LASSONET_HD void apply_theta(T* v, int64_t v_stride, int64_t m, FeatureRadius<A> sol) {
+// Write the new theta_j (or theta_G) for radius r, or NaN for a non-finite feature.
+template <typename A, typename T>
+LASSONET_HD void apply_theta_entries(const Entries<T>& v, FeatureRadius<A> sol) {
   if (!sol.finite) {  // NaN policy: a feature with inf/NaN input becomes all NaN, others are exact
-    for (int64_t i = 0; i < m; ++i) v[i * v_stride] = static_cast<T>(detail::nan_<A>());
+    v.for_each([&](T& e) { e = static_cast<T>(detail::nan_<A>()); });
     return;
   }
   const A r = sol.r;
-  if (m == 1) {
-    const A x = static_cast<A>(v[0]);
-    v[0] = static_cast<T>(x < A(0) ? -r : r);  // theta_j = 0 entering the model gets +r
+  if (v.size() == 1) {
+    v.for_each([&](T& e) { e = static_cast<T>(static_cast<A>(e) < A(0) ? -r : r); });  // 0 gets +r
   } else if (sol.norm_v > A(0)) {
     const A scale = r / sol.norm_v;
-    if (scale != A(1)) {
-      for (int64_t i = 0; i < m; ++i) {
-        v[i * v_stride] = static_cast<T>(static_cast<A>(v[i * v_stride]) * scale);
-      }
-    }
-  } else {  // theta_j = 0 and the feature enters: spread r evenly, (1,...,1) r/sqrt(m)
-    const A e = r / detail::sqrt_(static_cast<A>(m));
-    for (int64_t i = 0; i < m; ++i) v[i * v_stride] = static_cast<T>(e);
+    if (scale != A(1)) v.for_each([&](T& e) { e = static_cast<T>(static_cast<A>(e) * scale); });
+  } else {  // theta_j = 0 and the feature enters: spread r evenly, (1,...,1) r/sqrt(n)
+    const A e0 = r / detail::sqrt_(static_cast<A>(v.size()));
+    v.for_each([&](T& e) { e = static_cast<T>(e0); });
   }
+}
+
+template <typename T, typename A>
+LASSONET_HD void apply_theta(T* v, int64_t v_stride, int64_t m, FeatureRadius<A> sol) {
+  apply_theta_entries<A>(column(v, v_stride, m), sol);
 }
 
 // The new value of one entry of W_j: shrink by lam_bar, clip to `bound` = M r, keep the sign.
@@ -292,23 +337,28 @@ LASSONET_HD A clip_bound(FeatureRadius<A> sol, ProxParams<A> p) {
   return sol.finite ? p.M * sol.r : detail::nan_<A>();
 }
 
-// Write the solution for radius r into theta_j and W_j. Returns whether any entry of W_j changed.
-template <typename T, typename A>
-LASSONET_HD bool apply_radius(T* v, int64_t v_stride, int64_t m, T* w, int64_t w_stride, int64_t K,
-                              FeatureRadius<A> sol, ProxParams<A> p) {
-  apply_theta<T, A>(v, v_stride, m, sol);
+// Write the solution for radius r into theta_j and W_j (or a group's). Returns whether W changed.
+template <typename A, typename T>
+LASSONET_HD bool apply_entries(const Entries<T>& v, const Entries<T>& w, FeatureRadius<A> sol,
+                               ProxParams<A> p) {
+  apply_theta_entries<A>(v, sol);
   const A bound = clip_bound(sol, p);
   bool changed = false;
-  for (int64_t k = 0; k < K; ++k) changed |= apply_w_entry<T, A>(w + k * w_stride, bound, p.lam_bar);
+  w.for_each([&](T& e) { changed |= apply_w_entry<T, A>(&e, bound, p.lam_bar); });
   return changed;
 }
 
-// The whole per-feature prox, in place. Returns whether W_j changed.
+// The whole prox of one feature or group, in place. Returns whether its W entries changed.
+template <typename A, typename T>
+LASSONET_HD bool hier_prox_entries(const Entries<T>& v, const Entries<T>& w, ProxParams<A> p) {
+  return apply_entries<A>(v, w, solve_entries<A>(v, w, p), p);
+}
+
+// The prox of feature j of 2-D (m, d) theta and (K, d) W given their column pointers and strides.
 template <typename T, typename A>
 LASSONET_HD bool hier_prox_feature(T* v, int64_t v_stride, int64_t m, T* w, int64_t w_stride,
                                    int64_t K, ProxParams<A> p) {
-  const FeatureRadius<A> sol = solve_radius<T, A>(v, v_stride, m, w, w_stride, K, p);
-  return apply_radius<T, A>(v, v_stride, m, w, w_stride, K, sol, p);
+  return hier_prox_entries<A>(column(v, v_stride, m), column(w, w_stride, K), p);
 }
 
 }  // namespace lassonet

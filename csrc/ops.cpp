@@ -10,7 +10,10 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <algorithm>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 namespace lassonet {
 
@@ -49,6 +52,30 @@ bool may_overlap(const at::Tensor& a, const at::Tensor& b) {
   return ra.first <= rb.second && rb.first <= ra.second;
 }
 
+// The product T of W's trailing dimensions and the stride that walks them as one run. The kernels
+// see W[:, j, ...] as K x T values; trailing dimensions that do not merge (an odd permutation) are
+// rejected rather than copied, because the op writes in place.
+std::pair<int64_t, int64_t> trailing_run(const at::Tensor& W) {
+  int64_t T = 1, inner = 1;
+  bool first = true;
+  for (int64_t i = W.dim() - 1; i >= 2; --i) {
+    if (W.size(i) == 0) return {0, 1};
+    if (W.size(i) == 1) continue;
+    if (first) {
+      inner = W.stride(i);
+      first = false;
+    } else {
+      TORCH_CHECK_VALUE(W.stride(i) == inner * T,
+                        "hier_prox: W's trailing dimensions (after K and d) must be laid out as ",
+                        "one strided run, as in a contiguous or channels_last tensor; got shape ",
+                        W.sizes(), " with strides ", W.strides(), ". Pass W.contiguous() and ",
+                        "copy the result back");
+    }
+    T *= W.size(i);
+  }
+  return {T, inner};
+}
+
 }  // namespace
 
 void check_hier_prox_args(const at::Tensor& theta, const at::Tensor& W, double lam, double M,
@@ -56,8 +83,9 @@ void check_hier_prox_args(const at::Tensor& theta, const at::Tensor& W, double l
   check_scalar("lam", lam);
   check_scalar("M", M);
   check_scalar("lam_bar", lam_bar);
-  TORCH_CHECK_VALUE(W.dim() == 2, "hier_prox: W must be a 2-D tensor of shape (K, d) (the first ",
-                    "hidden layer's weight), got a ", W.dim(), "-D tensor of shape ", W.sizes());
+  TORCH_CHECK_VALUE(W.dim() >= 2, "hier_prox: W must be a tensor of shape (K, d) (the first ",
+                    "hidden layer's weight) or (K, d, ...) (a convolution's weight), got a ",
+                    W.dim(), "-D tensor of shape ", W.sizes());
   TORCH_CHECK_VALUE(theta.dim() == 1 || theta.dim() == 2,
                     "hier_prox: theta must be a 1-D tensor of shape (d,) or a 2-D tensor of shape ",
                     "(m, d) (the skip layer's weight), got a ", theta.dim(),
@@ -68,8 +96,11 @@ void check_hier_prox_args(const at::Tensor& theta, const at::Tensor& W, double l
   TORCH_CHECK_VALUE(theta.dim() == 1 || theta.size(0) >= 1,
                     "hier_prox: theta must have at least one row (m >= 1), got shape ",
                     theta.sizes());
-  TORCH_CHECK_VALUE(W.size(0) <= std::numeric_limits<int32_t>::max(),
-                    "hier_prox: W may have at most 2^31 - 1 rows (hidden units), got ", W.size(0));
+  const int64_t per_feature = W.size(1) == 0 ? 0 : W.numel() / W.size(1);
+  TORCH_CHECK_VALUE(per_feature <= std::numeric_limits<int32_t>::max(),
+                    "hier_prox: each feature may have at most 2^31 - 1 entries in W, got W of shape ",
+                    W.sizes());
+  trailing_run(W);  // W's trailing dimensions must form one strided run
   TORCH_CHECK_TYPE(is_supported_dtype(theta.scalar_type()),
                    "hier_prox: theta must be float32, float64, float16 or bfloat16, got ",
                    theta.scalar_type());
@@ -90,6 +121,67 @@ void check_hier_prox_args(const at::Tensor& theta, const at::Tensor& W, double l
                     "got two overlapping views of one storage");
 }
 
+ProxLayout prox_layout(const at::Tensor& theta, const at::Tensor& W) {
+  ProxLayout L;
+  L.d = W.size(1);
+  L.m = theta.dim() == 2 ? theta.size(0) : 1;
+  L.th_row = theta.dim() == 2 ? theta.stride(0) : 0;
+  L.th_col = theta.stride(-1);
+  L.K = W.size(0);
+  std::tie(L.T, L.w_inner) = trailing_run(W);
+  L.w_row = W.stride(0);
+  L.w_col = W.stride(1);
+  L.rows = L.K * L.T;
+  L.flat = L.T <= 1 || L.K == 1 || L.w_row == L.T * L.w_inner;
+  L.rows_stride = L.T == 1 ? L.w_row : L.w_inner;
+  return L;
+}
+
+int64_t check_groups(const at::Tensor& theta, const at::Tensor& W, const at::Tensor& group_ptr,
+                     const at::Tensor& group_features) {
+  const int64_t d = W.size(1);
+  for (const auto& pair : {std::make_pair("group_ptr", &group_ptr),
+                           std::make_pair("group_features", &group_features)}) {
+    const at::Tensor& t = *pair.second;
+    TORCH_CHECK_TYPE(t.scalar_type() == at::kLong, "hier_prox_group: ", pair.first,
+                     " must be an int64 tensor, got ", t.scalar_type());
+    TORCH_CHECK_VALUE(t.dim() == 1, "hier_prox_group: ", pair.first, " must be 1-D, got shape ",
+                      t.sizes());
+    TORCH_CHECK(t.device() == theta.device(), "hier_prox_group: ", pair.first,
+                " must be on theta's device ", theta.device(), ", got ", t.device());
+  }
+  TORCH_CHECK_VALUE(group_ptr.size(0) >= 1, "hier_prox_group: group_ptr must have G + 1 >= 1 ",
+                    "entries (offsets of each group in group_features), got none");
+  TORCH_CHECK_VALUE(group_features.size(0) == d, "hier_prox_group: group_features must list each ",
+                    "of the d = ", d, " features once, got ", group_features.size(0), " entries");
+  const at::Tensor ptr = group_ptr.cpu().contiguous();
+  const at::Tensor feats = group_features.cpu().contiguous();
+  const int64_t* p = ptr.data_ptr<int64_t>();
+  const int64_t* f = feats.data_ptr<int64_t>();
+  const int64_t G = ptr.size(0) - 1;
+  TORCH_CHECK_VALUE(p[0] == 0 && p[G] == d, "hier_prox_group: group_ptr must start at 0 and end ",
+                    "at d = ", d, ", got ", p[0], " and ", p[G]);
+  int64_t largest = 0;
+  for (int64_t g = 0; g < G; ++g) {
+    TORCH_CHECK_VALUE(p[g + 1] >= p[g], "hier_prox_group: group_ptr must be non-decreasing, got ",
+                      p[g], " then ", p[g + 1], " at position ", g);
+    largest = std::max(largest, p[g + 1] - p[g]);
+  }
+  std::vector<char> seen(static_cast<size_t>(d), 0);
+  for (int64_t i = 0; i < d; ++i) {
+    TORCH_CHECK_VALUE(f[i] >= 0 && f[i] < d, "hier_prox_group: group_features must hold feature ",
+                      "indices in [0, ", d, "), got ", f[i], " at position ", i);
+    TORCH_CHECK_VALUE(!seen[f[i]], "hier_prox_group: the groups must partition the features, ",
+                      "but feature ", f[i], " appears twice");
+    seen[f[i]] = 1;
+  }
+  const int64_t per_feature = d == 0 ? 0 : W.numel() / d;
+  TORCH_CHECK_VALUE(largest * per_feature <= std::numeric_limits<int32_t>::max(),
+                    "hier_prox_group: a group may have at most 2^31 - 1 entries in W, the largest ",
+                    "has ", largest, " features of ", per_feature, " entries");
+  return largest;
+}
+
 namespace {
 
 // Autograd kernel: the prox is not differentiable and runs outside autograd, like an optimizer
@@ -108,14 +200,33 @@ void hier_prox_autograd(const at::Tensor& theta, const at::Tensor& W, double lam
   W.unsafeGetTensorImpl()->bump_version();
 }
 
+void hier_prox_group_autograd(const at::Tensor& theta, const at::Tensor& W,
+                              const at::Tensor& group_ptr, const at::Tensor& group_features,
+                              double lam, double M, double lam_bar) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("lassonet::hier_prox_group", "")
+                       .typed<void(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                   const at::Tensor&, double, double, double)>();
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    op.call(theta, W, group_ptr, group_features, lam, M, lam_bar);
+  }
+  theta.unsafeGetTensorImpl()->bump_version();
+  W.unsafeGetTensorImpl()->bump_version();
+}
+
 }  // namespace
 
 TORCH_LIBRARY(lassonet, m) {
   m.def("hier_prox(Tensor(a!) theta, Tensor(b!) W, float lam, float M, float lam_bar=0.0) -> ()");
+  // Groups of features in CSR form: group g is features group_features[group_ptr[g]:group_ptr[g+1]].
+  m.def("hier_prox_group(Tensor(a!) theta, Tensor(b!) W, Tensor group_ptr, Tensor group_features, "
+        "float lam, float M, float lam_bar=0.0) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(lassonet, Autograd, m) {
   m.impl("hier_prox", &hier_prox_autograd);
+  m.impl("hier_prox_group", &hier_prox_group_autograd);
 }
 
 }  // namespace lassonet

@@ -6,12 +6,12 @@ from .estimators import (
     LassoNetRegressorCV,
 )
 from .model import LassoNetModel
-from .ops import HAS_NATIVE, hier_prox
+from .ops import HAS_NATIVE, groups_to_csr, hier_prox, hier_prox_group
 from .path import PathItem, train_path
 
 __version__ = "0.1.0"
 __all__ = [
-    "hier_prox", "HAS_NATIVE", "LassoNetModel", "PathItem", "train_path",
+    "hier_prox", "hier_prox_group", "groups_to_csr", "HAS_NATIVE", "LassoNetModel", "PathItem", "train_path",
     "LassoNetRegressor", "LassoNetClassifier", "LassoNetRegressorCV", "LassoNetClassifierCV",
     "__version__",
 ]

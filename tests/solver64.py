@@ -57,3 +57,36 @@ def violation(theta, W, M):
     w = np.asarray(W, np.float64)
     wmax = np.abs(w).max(axis=0) if w.shape[0] else np.zeros(w.shape[1])
     return wmax - M * np.linalg.norm(th, axis=0)
+
+
+def solve_groups(theta, W, groups, lam, M, lam_bar=0.0):
+    """Group problem: each group's theta entries (m x |G|) and W entries (all of W[:, G, ...]) as
+    one vector each, solved by 1-D bisection per group. W may have trailing dimensions."""
+    th = np.asarray(theta, dtype=np.float64)
+    shape = th.shape
+    th = th.reshape(-1, th.shape[-1]).copy()
+    w = np.asarray(W, dtype=np.float64).copy()
+    m = th.shape[0]
+    for g in groups:
+        v = th[:, g].reshape(-1)
+        u = w[:, g].reshape(-1)
+        s = np.maximum(np.abs(u) - lam_bar, 0.0)
+        nv = np.linalg.norm(v)
+
+        def gfun(r):
+            return r - nv + lam - M * np.maximum(s - M * r, 0.0).sum()
+
+        if gfun(0.0) >= 0:
+            r = 0.0
+        else:
+            lo, hi = 0.0, nv + M * s.sum() + 1.0
+            for _ in range(2000):
+                mid = 0.5 * (lo + hi)
+                if mid in (lo, hi):
+                    break
+                lo, hi = (lo, mid) if gfun(mid) > 0 else (mid, hi)
+            r = 0.5 * (lo + hi)
+        direction = v / nv if nv > 0 else (np.full_like(v, 1.0 / np.sqrt(v.size)) if v.size > 1 else np.ones_like(v))
+        th[:, g] = (direction * r).reshape(m, len(g))
+        w[:, g] = (np.sign(u) * np.minimum(s, M * r)).reshape(w[:, g].shape)
+    return th.reshape(shape), w

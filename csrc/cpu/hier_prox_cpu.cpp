@@ -109,20 +109,11 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
 }
 
 template <typename scalar_t>
-void hier_prox_cpu_typed(const at::Tensor& theta, const at::Tensor& W, double lam, double M,
-                         double lam_bar) {
+void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, ProxParams<acc_t<scalar_t>> p) {
   using A = acc_t<scalar_t>;
   constexpr int C = chunk_width<scalar_t>();
-  const ProxParams<A> p{static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar)};
-  const int64_t K = W.size(0);
-  const int64_t d = W.size(1);
-  const int64_t w_row = W.stride(0);
-  const int64_t w_col = W.stride(1);
-  const int64_t m = theta.dim() == 2 ? theta.size(0) : 1;
-  const int64_t th_row = theta.dim() == 2 ? theta.stride(0) : 0;
-  const int64_t th_col = theta.stride(-1);
-  scalar_t* const th = theta.data_ptr<scalar_t>();
-  scalar_t* const w = W.data_ptr<scalar_t>();
+  const int64_t K = L.rows, d = L.d, m = L.m;
+  const int64_t w_row = L.rows_stride, w_col = L.w_col, th_row = L.th_row, th_col = L.th_col;
 
   // Chunks of C features when W's features are adjacent in memory (nn.Linear weights); the last
   // partial chunk, and W with other strides, go feature by feature. Both sum in index order with
@@ -144,14 +135,66 @@ void hier_prox_cpu_typed(const at::Tensor& theta, const at::Tensor& W, double la
   });
 }
 
+// Groups of features (group g: features feats[ptr[g]:ptr[g+1]]), or, with feats == nullptr, every
+// feature on its own (W whose K x T entries per feature are not one strided run). One task per
+// group, each summing in index order with the shared header math.
+template <typename scalar_t>
+void hier_prox_grouped(const ProxLayout& L, scalar_t* th, scalar_t* w, const int64_t* ptr,
+                       const int64_t* feats, int64_t n_groups, ProxParams<acc_t<scalar_t>> p) {
+  using A = acc_t<scalar_t>;
+  const int64_t per_group = std::max<int64_t>(1, (L.rows + L.m) * L.d / std::max<int64_t>(1, n_groups));
+  const int64_t grain = std::max<int64_t>(1, 32768 / per_group);
+  at::parallel_for(0, n_groups, grain, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t* cols = feats != nullptr ? feats + ptr[g] : nullptr;
+      const int64_t n = feats != nullptr ? ptr[g + 1] - ptr[g] : 1;
+      const Entries<scalar_t> v{th, L.m, L.th_row, 1, 0, L.th_col, cols, n, g};
+      const Entries<scalar_t> wv{w, L.K, L.w_row, L.T, L.w_inner, L.w_col, cols, n, g};
+      hier_prox_entries<A>(v, wv, p);
+    }
+  });
+}
+
+template <typename scalar_t>
+ProxParams<acc_t<scalar_t>> params(double lam, double M, double lam_bar) {
+  using A = acc_t<scalar_t>;
+  return {static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar)};
+}
+
 void hier_prox_cpu(const at::Tensor& theta, const at::Tensor& W, double lam, double M,
                    double lam_bar) {
   check_hier_prox_args(theta, W, lam, M, lam_bar);
   TORCH_CHECK(theta.device().is_cpu(), "hier_prox (CPU kernel): expected CPU tensors, got ",
               theta.device());
   if (theta.numel() == 0) return;  // d = 0: nothing to do
+  const ProxLayout L = prox_layout(theta, W);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, W.scalar_type(), "hier_prox_cpu", [&] {
-    hier_prox_cpu_typed<scalar_t>(theta, W, lam, M, lam_bar);
+    const auto p = params<scalar_t>(lam, M, lam_bar);
+    scalar_t* th = theta.data_ptr<scalar_t>();
+    scalar_t* w = W.data_ptr<scalar_t>();
+    if (L.flat) {
+      hier_prox_flat<scalar_t>(L, th, w, p);
+    } else {
+      hier_prox_grouped<scalar_t>(L, th, w, nullptr, nullptr, L.d, p);
+    }
+  });
+}
+
+void hier_prox_group_cpu(const at::Tensor& theta, const at::Tensor& W, const at::Tensor& group_ptr,
+                         const at::Tensor& group_features, double lam, double M, double lam_bar) {
+  check_hier_prox_args(theta, W, lam, M, lam_bar);
+  check_groups(theta, W, group_ptr, group_features);
+  TORCH_CHECK(theta.device().is_cpu(), "hier_prox_group (CPU kernel): expected CPU tensors, got ",
+              theta.device());
+  if (theta.numel() == 0) return;
+  const ProxLayout L = prox_layout(theta, W);
+  const at::Tensor ptr = group_ptr.contiguous();
+  const at::Tensor feats = group_features.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, W.scalar_type(), "hier_prox_group_cpu",
+                                  [&] {
+    hier_prox_grouped<scalar_t>(L, theta.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(),
+                                ptr.data_ptr<int64_t>(), feats.data_ptr<int64_t>(),
+                                ptr.size(0) - 1, params<scalar_t>(lam, M, lam_bar));
   });
 }
 
@@ -159,6 +202,7 @@ void hier_prox_cpu(const at::Tensor& theta, const at::Tensor& W, double lam, dou
 
 TORCH_LIBRARY_IMPL(lassonet, CPU, m) {
   m.impl("hier_prox", &hier_prox_cpu);
+  m.impl("hier_prox_group", &hier_prox_group_cpu);
 }
 
 }  // namespace lassonet

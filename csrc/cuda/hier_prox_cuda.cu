@@ -75,17 +75,16 @@ __global__ void hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __
       const A norm_v = column_norm<scalar_t, A>(v, L.th_row, L.m);  // same value on every lane
       // Per-lane partial statistics over rows lane, lane+32, ..., then warp-wide totals. Each
       // lane's online estimate is a lower bound on r, so their maximum is one too.
-      ShrunkStats<A> st = shrunk_stats<scalar_t, A>(col + lane * kTileStride, 32 * kTileStride,
-                                                     (L.K - lane + 31) / 32, p.lam_bar,
-                                                     norm_v - p.lam, p.M);
+      const Entries<scalar_t> mine = column(col + lane * kTileStride, 32 * kTileStride,
+                                            (L.K - lane + 31) / 32);
+      ShrunkStats<A> st = entries_stats<A>(mine, p.lam_bar, norm_v - p.lam, p.M);
       st.sum_abs = warp_sum(st.sum_abs);
       st.sum = warp_sum(st.sum);
       st.count = warp_sum(st.count);
       st.max = warp_max(st.max);
       st.lower = warp_max(st.lower);
       auto active = [&](A bound) {
-        ActiveSum<A> a = active_sum<scalar_t, A>(col + lane * kTileStride, 32 * kTileStride,
-                                                 (L.K - lane + 31) / 32, p.lam_bar, bound);
+        ActiveSum<A> a = entries_active<A>(mine, p.lam_bar, bound);
         a.sum = warp_sum(a.sum);
         a.count = warp_sum(a.count);
         return a;
@@ -123,23 +122,41 @@ __global__ void hier_prox_column_kernel(scalar_t* __restrict__ theta, scalar_t* 
   }
 }
 
+// General path for groups (group g: features feats[ptr[g]:ptr[g+1]]) and for W whose K x T
+// entries per feature are not one strided run (feats == nullptr: every feature alone): one thread
+// per group on global memory, the sequential header code.
+template <typename scalar_t, typename A>
+__global__ void hier_prox_group_kernel(scalar_t* __restrict__ theta, scalar_t* __restrict__ W,
+                                       ProxLayout L, const int64_t* __restrict__ ptr,
+                                       const int64_t* __restrict__ feats, int64_t n_groups,
+                                       ProxParams<A> p) {
+  for (int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; g < n_groups;
+       g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t* cols = feats != nullptr ? feats + ptr[g] : nullptr;
+    const int64_t n = feats != nullptr ? ptr[g + 1] - ptr[g] : 1;
+    const Entries<scalar_t> v{theta, L.m, L.th_row, 1, 0, L.th_col, cols, n, g};
+    const Entries<scalar_t> w{W, L.K, L.w_row, L.T, L.w_inner, L.w_col, cols, n, g};
+    hier_prox_entries<A>(v, w, p);
+  }
+}
+
+int max_blocks() {
+  return at::cuda::getCurrentDeviceProperties()->multiProcessorCount * 32;
+}
+
 template <typename scalar_t>
-void launch(const at::Tensor& theta, const at::Tensor& W, double lam, double M, double lam_bar) {
+void launch_flat(const ProxLayout& PL, scalar_t* th, scalar_t* w, ProxParams<acc_t<scalar_t>> p) {
   using A = acc_t<scalar_t>;
-  const ProxParams<A> p{static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar)};
   Layout L;
-  L.K = W.size(0);
-  L.d = W.size(1);
-  L.m = theta.dim() == 2 ? theta.size(0) : 1;
-  L.w_row = W.stride(0);
-  L.w_col = W.stride(1);
-  L.th_row = theta.dim() == 2 ? theta.stride(0) : 0;
-  L.th_col = theta.stride(-1);
-  scalar_t* th = theta.data_ptr<scalar_t>();
-  scalar_t* w = W.data_ptr<scalar_t>();
+  L.K = PL.rows;
+  L.d = PL.d;
+  L.m = PL.m;
+  L.w_row = PL.rows_stride;
+  L.w_col = PL.w_col;
+  L.th_row = PL.th_row;
+  L.th_col = PL.th_col;
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
-  const int max_blocks = prop->multiProcessorCount * 32;
 
   const size_t tile_bytes = static_cast<size_t>(L.K) * kTileStride * sizeof(scalar_t);
   if (L.K > 0 && tile_bytes <= prop->sharedMemPerBlockOptin) {
@@ -149,15 +166,33 @@ void launch(const at::Tensor& theta, const at::Tensor& W, double lam, double M, 
                                           static_cast<int>(tile_bytes)));
     }
     const int64_t n_tiles = (L.d + kTile - 1) / kTile;
-    const int blocks = static_cast<int>(std::min<int64_t>(n_tiles, max_blocks));
+    const int blocks = static_cast<int>(std::min<int64_t>(n_tiles, max_blocks()));
     kernel<<<blocks, kTileThreads, tile_bytes, stream>>>(th, w, L, p);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
   const int blocks = static_cast<int>(
-      std::min<int64_t>((L.d + kColumnThreads - 1) / kColumnThreads, max_blocks));
+      std::min<int64_t>((L.d + kColumnThreads - 1) / kColumnThreads, max_blocks()));
   hier_prox_column_kernel<scalar_t, A><<<blocks, kColumnThreads, 0, stream>>>(th, w, L, p);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename scalar_t>
+void launch_grouped(const ProxLayout& L, scalar_t* th, scalar_t* w, const int64_t* ptr,
+                    const int64_t* feats, int64_t n_groups, ProxParams<acc_t<scalar_t>> p) {
+  if (n_groups == 0) return;
+  const int blocks = static_cast<int>(
+      std::min<int64_t>((n_groups + kColumnThreads - 1) / kColumnThreads, max_blocks()));
+  hier_prox_group_kernel<scalar_t, acc_t<scalar_t>>
+      <<<blocks, kColumnThreads, 0, at::cuda::getCurrentCUDAStream()>>>(th, w, L, ptr, feats,
+                                                                         n_groups, p);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename scalar_t>
+ProxParams<acc_t<scalar_t>> params(double lam, double M, double lam_bar) {
+  using A = acc_t<scalar_t>;
+  return {static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar)};
 }
 
 void hier_prox_cuda(const at::Tensor& theta, const at::Tensor& W, double lam, double M,
@@ -167,14 +202,43 @@ void hier_prox_cuda(const at::Tensor& theta, const at::Tensor& W, double lam, do
               theta.device());
   if (theta.numel() == 0) return;  // d = 0: nothing to do
   const c10::cuda::CUDAGuard guard(W.device());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, W.scalar_type(), "hier_prox_cuda",
-                                  [&] { launch<scalar_t>(theta, W, lam, M, lam_bar); });
+  const ProxLayout L = prox_layout(theta, W);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, W.scalar_type(), "hier_prox_cuda", [&] {
+    const auto p = params<scalar_t>(lam, M, lam_bar);
+    scalar_t* th = theta.data_ptr<scalar_t>();
+    scalar_t* w = W.data_ptr<scalar_t>();
+    if (L.flat) {
+      launch_flat<scalar_t>(L, th, w, p);
+    } else {
+      launch_grouped<scalar_t>(L, th, w, nullptr, nullptr, L.d, p);
+    }
+  });
+}
+
+void hier_prox_group_cuda(const at::Tensor& theta, const at::Tensor& W, const at::Tensor& group_ptr,
+                          const at::Tensor& group_features, double lam, double M, double lam_bar) {
+  check_hier_prox_args(theta, W, lam, M, lam_bar);
+  check_groups(theta, W, group_ptr, group_features);  // copies the indices to the host
+  TORCH_CHECK(theta.is_cuda(), "hier_prox_group (CUDA kernel): expected CUDA tensors, got ",
+              theta.device());
+  if (theta.numel() == 0) return;
+  const c10::cuda::CUDAGuard guard(W.device());
+  const ProxLayout L = prox_layout(theta, W);
+  const at::Tensor ptr = group_ptr.contiguous();
+  const at::Tensor feats = group_features.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, W.scalar_type(), "hier_prox_group_cuda",
+                                  [&] {
+    launch_grouped<scalar_t>(L, theta.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(),
+                             ptr.data_ptr<int64_t>(), feats.data_ptr<int64_t>(), ptr.size(0) - 1,
+                             params<scalar_t>(lam, M, lam_bar));
+  });
 }
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(lassonet, CUDA, m) {
   m.impl("hier_prox", &hier_prox_cuda);
+  m.impl("hier_prox_group", &hier_prox_group_cuda);
 }
 
 }  // namespace lassonet
