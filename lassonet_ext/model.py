@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .ops import hier_prox
+from .ops import groups_to_csr, hier_prox, hier_prox_group
 
 __all__ = ["LassoNetModel"]
 
@@ -20,15 +20,25 @@ class LassoNetModel(nn.Module):
         n_outputs: m, outputs (1 for regression, classes for classification).
         dropout: dropout probability after each hidden layer, or None.
         M: hierarchy constant (M = 0 makes the MLP ignore every input: the plain lasso).
+        groups: None, or lassonet's list of lists of feature indices partitioning ``range(d)``:
+            each group enters and leaves the model as one (group LassoNet, ``hier_prox_group``).
 
     ``theta`` is ``skip.weight`` (m x d) and ``W`` is the first hidden layer's weight (K x d), the
     layouts ``torch.ops.lassonet.hier_prox`` expects.
     """
 
     def __init__(self, n_features: int, hidden_dims: Sequence[int] = (100,), n_outputs: int = 1,
-                 dropout: float | None = None, M: float = 10.0):
+                 dropout: float | None = None, M: float = 10.0, groups=None):
         super().__init__()
         self.M = float(M)
+        self.groups = None if groups is None else [list(g) for g in groups]
+        if groups is not None:  # CSR form for the op, and each feature's group for penalties
+            ptr, feats = groups_to_csr(self.groups, n_features)
+            group_of = torch.empty(n_features, dtype=torch.int64)
+            group_of[feats] = torch.repeat_interleave(torch.arange(len(self.groups)), ptr.diff())
+            self.register_buffer("group_ptr", ptr, persistent=False)
+            self.register_buffer("group_features", feats, persistent=False)
+            self.register_buffer("group_of", group_of, persistent=False)
         self.skip = nn.Linear(n_features, n_outputs, bias=False)
         dims = [n_features, *hidden_dims]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
@@ -58,7 +68,17 @@ class LassoNetModel(nn.Module):
 
     def prox_(self, lam: float, lam_bar: float = 0.0) -> None:
         """Apply HIER-PROX to (theta, W) in place with this step's thresholds."""
-        hier_prox(self.theta, self.W, lam, self.M, lam_bar)
+        if self.groups is None:
+            hier_prox(self.theta, self.W, lam, self.M, lam_bar)
+        else:
+            hier_prox_group(self.theta, self.W, self.group_ptr, self.group_features, lam, self.M, lam_bar)
+
+    def group_sum(self, per_feature: torch.Tensor) -> torch.Tensor:
+        """Per-feature values (d,) summed within each group (identity without groups)."""
+        if self.groups is None:
+            return per_feature
+        out = per_feature.new_zeros(len(self.groups))
+        return out.index_add(0, self.group_of, per_feature)
 
     @torch.no_grad()
     def selected_features(self) -> torch.Tensor:
@@ -66,8 +86,12 @@ class LassoNetModel(nn.Module):
         return self.theta.norm(p=2, dim=0) != 0
 
     def l1_regularisation(self) -> torch.Tensor:
-        """sum_j ||theta_j||_2, the penalty lam multiplies."""
-        return self.theta.norm(p=2, dim=0).sum()
+        """sum_j ||theta_j||_2 (sum_G ||theta_G||_2 with groups), the penalty lam multiplies."""
+        if self.groups is None:
+            return self.theta.norm(p=2, dim=0).sum()
+        sq = self.group_sum((self.theta ** 2).sum(dim=0))
+        nonzero = sq > 0  # sqrt's gradient at 0 is inf: take the subgradient 0 there, as norm() does
+        return (torch.where(nonzero, sq, 1.0).sqrt() * nonzero).sum()
 
     def l2_regularisation(self) -> torch.Tensor:
         """Sum of squares of the MLP's weights (the `gamma` penalty)."""

@@ -57,7 +57,8 @@ def lambda_max(model: LassoNetModel, X, y, loss_fn) -> float:
     """The smallest lambda at which the model with no feature is stationary.
 
     With every theta_j and W_j at zero, a prox-gradient step keeps feature j out iff
-    ``||grad_theta_j|| + M ||grad_W_j||_1 <= lambda`` (the prox's death condition), so this is the
+    ``||grad_theta_j|| + M ||grad_W_j||_1 <= lambda`` (the prox's death condition; per group with
+    groups), so this is the
     largest of those values: LassoNet's analogue of glmnet's lambda_max.
     """
     theta, W = model.theta, model.W
@@ -68,8 +69,10 @@ def lambda_max(model: LassoNetModel, X, y, loss_fn) -> float:
     try:
         params = [theta] + ([W] if W.requires_grad else [])
         grads = torch.autograd.grad(loss_fn(model(X), y), params, allow_unused=True)
-        g_theta = grads[0].norm(dim=0)
-        g_W = grads[1].abs().sum(dim=0) if len(grads) > 1 and grads[1] is not None else 0.0
+        g_theta = model.group_sum((grads[0] ** 2).sum(dim=0)).sqrt()
+        has_w = len(grads) > 1 and grads[1] is not None
+        # W may be (K, d, ...) (a convolution): feature j's entries are all of W[:, j, ...].
+        g_W = model.group_sum(grads[1].abs().transpose(0, 1).flatten(1).sum(1)) if has_w else 0.0
         return float((g_theta + model.M * g_W).max())
     finally:
         with torch.no_grad():

@@ -29,6 +29,10 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
     training data before the network sees it (and again in ``predict``/``transform``'s model), so
     the penalty treats features alike whatever their units and the paper's SGD settings do not
     diverge on raw data; lambda and theta are then in standardised units.
+
+    ``groups`` (lassonet's form: a list of lists of column indices partitioning the columns) makes
+    each group enter and leave the model together (group LassoNet); ``feature_importances_`` and
+    the support are still per column.
     """
 
     def __init__(
@@ -41,6 +45,7 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
         gamma_skip=0.0,
         path_multiplier=1.02,
         M=10.0,
+        groups=None,
         lam_bar=0.0,
         dropout=None,
         batch_size=None,
@@ -65,6 +70,7 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
         self.gamma_skip = gamma_skip
         self.path_multiplier = path_multiplier
         self.M = M
+        self.groups = groups
         self.lam_bar = lam_bar
         self.dropout = dropout
         self.batch_size = batch_size
@@ -198,7 +204,7 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
         X_va, y_va = self._to_torch(X_va, y_va, device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            model = LassoNetModel(X.shape[1], dims, n_outputs, self.dropout, self.M).to(device)
+            model = LassoNetModel(X.shape[1], dims, n_outputs, self.dropout, self.M, self.groups).to(device)
         if dense_state is not None:
             model.load_state_dict(dense_state)
         generator = torch.Generator().manual_seed(seed)
