@@ -2,6 +2,8 @@
 from .estimators import (
     LassoNetClassifier,
     LassoNetClassifierCV,
+    LassoNetCoxRegressor,
+    LassoNetCoxRegressorCV,
     LassoNetRegressor,
     LassoNetRegressorCV,
 )
@@ -13,5 +15,6 @@ __version__ = "0.1.0"
 __all__ = [
     "hier_prox", "hier_prox_group", "groups_to_csr", "HAS_NATIVE", "LassoNetModel", "PathItem", "train_path",
     "LassoNetRegressor", "LassoNetClassifier", "LassoNetRegressorCV", "LassoNetClassifierCV",
+    "LassoNetCoxRegressor", "LassoNetCoxRegressorCV",
     "__version__",
 ]

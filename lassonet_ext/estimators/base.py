@@ -303,3 +303,22 @@ def _importances(path, d):
         out[gone] = item.lambda_
         alive &= item.selected
     return out
+
+
+def extend_init(base_init, **extra):
+    """An ``__init__`` taking ``base_init``'s keyword parameters plus ``extra`` (name=default).
+
+    scikit-learn reads an estimator's parameters from ``inspect.signature(__init__)``, so the new
+    function carries the full explicit signature: one list of the shared parameters, no copies.
+    """
+    import inspect
+
+    def __init__(self, **params):
+        for name, default in extra.items():
+            setattr(self, name, params.pop(name, default))
+        base_init(self, **params)
+
+    sig = inspect.signature(base_init)
+    new = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in extra.items()]
+    __init__.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *new])
+    return __init__

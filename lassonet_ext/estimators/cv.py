@@ -5,10 +5,12 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
 
+from .base import extend_init
 from .classifier import LassoNetClassifier
+from .cox import LassoNetCoxRegressor
 from .regressor import LassoNetRegressor
 
-__all__ = ["LassoNetRegressorCV", "LassoNetClassifierCV"]
+__all__ = ["LassoNetRegressorCV", "LassoNetClassifierCV", "LassoNetCoxRegressorCV"]
 
 
 class _LassoNetCV:
@@ -118,3 +120,9 @@ class LassoNetRegressorCV(_LassoNetCV, LassoNetRegressor):
 class LassoNetClassifierCV(_LassoNetCV, LassoNetClassifier):
     __doc__ = _LassoNetCV.__doc__
     _single = LassoNetClassifier
+
+
+class LassoNetCoxRegressorCV(_LassoNetCV, LassoNetCoxRegressor):
+    __doc__ = _LassoNetCV.__doc__ + "\n    Survival targets and ``tie_method`` as in LassoNetCoxRegressor; scores are C-indices.\n"
+    _single = LassoNetCoxRegressor
+    __init__ = extend_init(_LassoNetCV.__init__, tie_method="efron")
