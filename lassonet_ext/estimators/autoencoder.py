@@ -1,0 +1,48 @@
+"""Unsupervised LassoNet: select the features that best reconstruct all of X."""
+from __future__ import annotations
+
+import numpy as np
+
+from .regressor import LassoNetRegressor
+
+__all__ = ["LassoNetAutoEncoder"]
+
+
+class LassoNetAutoEncoder(LassoNetRegressor):
+    """Unsupervised feature selection (the paper's reconstruction objective).
+
+    The network maps X to X itself (mean squared error over every standardised column) while the
+    hierarchical penalty removes inputs, so the features left at a point of the path are the ones
+    from which the network best reconstructs the whole table. Set ``n_features_to_select=k`` to
+    keep k features (without it ``fit`` keeps the lowest validation loss, which for
+    reconstruction is usually almost every feature). A scikit-learn transformer:
+    ``fit(X)`` / ``transform(X)`` (the selected columns) / ``get_support()``;
+    ``predict(X)`` is the reconstruction and ``score(X)`` its R^2 averaged over the columns.
+
+    Compared with the Concrete Autoencoder (Abid et al., 2019), which learns exactly k selector
+    neurons by annealed sampling and must be retrained for each k, one LassoNet path gives every
+    subset size at once, and the selected features are read off the skip layer's non-zero columns.
+    """
+
+    def fit(self, X, y=None, *, X_val=None):
+        """Train the path reconstructing X; ``y`` is ignored (unsupervised)."""
+        return super().fit(X, X, X_val=X_val, y_val=X_val)
+
+    def path(self, X, y=None, *, X_val=None, lambda_seq=None, return_state_dicts=False):
+        return super().path(X, X, X_val=X_val, y_val=X_val, lambda_seq=lambda_seq,
+                            return_state_dicts=return_state_dicts)
+
+    def score(self, X, y=None, sample_weight=None):
+        """R^2 of the reconstruction of X, averaged over its columns."""
+        return super().score(X, X, sample_weight=sample_weight)
+
+    def reconstruction_error(self, X) -> float:
+        """Mean squared reconstruction error of X, in X's own units."""
+        X = np.asarray(X, dtype=np.float64)
+        return float(((self.predict(X) - X) ** 2).mean())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = None  # a transformer, not a regressor
+        tags.target_tags.required = False
+        return tags
