@@ -1,6 +1,7 @@
 """lassonet_ext: LassoNet with a native HIER-PROX op, a fast path trainer and sklearn estimators."""
 from .estimators import (
     LassoNetAutoEncoder,
+    LassoNetImputer,
     LassoNetClassifier,
     LassoNetClassifierCV,
     LassoNetCoxRegressor,
@@ -16,6 +17,6 @@ __version__ = "0.1.0"
 __all__ = [
     "hier_prox", "hier_prox_group", "groups_to_csr", "HAS_NATIVE", "LassoNetModel", "PathItem", "train_path",
     "LassoNetRegressor", "LassoNetClassifier", "LassoNetRegressorCV", "LassoNetClassifierCV",
-    "LassoNetCoxRegressor", "LassoNetCoxRegressorCV", "LassoNetAutoEncoder",
+    "LassoNetCoxRegressor", "LassoNetCoxRegressorCV", "LassoNetAutoEncoder", "LassoNetImputer",
     "__version__",
 ]

@@ -101,7 +101,7 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
     def _stratify(self, y):
         return None
 
-    def _optimizers(self):  # the (dense, path) optimiser factories; None: the paper's defaults
+    def _optimizers(self, X):  # (dense, path) optimiser factories for training data X; None: defaults
         return self.optim
 
     # ---- parameters --------------------------------------------------------------------------
@@ -216,7 +216,7 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
             model, X_tr, y_tr, X_va, y_va, self._loss_fn(),
             lambda_seq=seq, lambda_start=self.lambda_start, path_multiplier=self.path_multiplier,
             n_iters=self.n_iters, patience=self.patience, tol=self.tol, batch_size=self.batch_size,
-            optim=self._optimizers(), backtrack=self.backtrack, gamma=self.gamma, gamma_skip=self.gamma_skip,
+            optim=self._optimizers(X_tr), backtrack=self.backtrack, gamma=self.gamma, gamma_skip=self.gamma_skip,
             lam_bar=self.lam_bar, generator=generator, verbose=bool(self.verbose),
             skip_dense=dense_state is not None,
         )
