@@ -49,6 +49,12 @@ struct ProxParams {
   A lam_bar;  // L1 threshold on W's entries, >= 0
 };
 
+// The op's double arguments in the kernels' accumulation type.
+template <typename A>
+inline ProxParams<A> make_params(double lam, double M, double lam_bar) {
+  return {static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar)};
+}
+
 namespace detail {
 
 LASSONET_HD float sqrt_(float x) { return ::sqrtf(x); }

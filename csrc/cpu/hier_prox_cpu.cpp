@@ -155,12 +155,6 @@ void hier_prox_grouped(const ProxLayout& L, scalar_t* th, scalar_t* w, const int
   });
 }
 
-template <typename scalar_t>
-ProxParams<acc_t<scalar_t>> params(double lam, double M, double lam_bar) {
-  using A = acc_t<scalar_t>;
-  return {static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar)};
-}
-
 void hier_prox_cpu(const at::Tensor& theta, const at::Tensor& W, double lam, double M,
                    double lam_bar) {
   check_hier_prox_args(theta, W, lam, M, lam_bar);
@@ -169,7 +163,7 @@ void hier_prox_cpu(const at::Tensor& theta, const at::Tensor& W, double lam, dou
   if (theta.numel() == 0) return;  // d = 0: nothing to do
   const ProxLayout L = prox_layout(theta, W);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, W.scalar_type(), "hier_prox_cpu", [&] {
-    const auto p = params<scalar_t>(lam, M, lam_bar);
+    const auto p = make_params<acc_t<scalar_t>>(lam, M, lam_bar);
     scalar_t* th = theta.data_ptr<scalar_t>();
     scalar_t* w = W.data_ptr<scalar_t>();
     if (L.flat) {
@@ -194,7 +188,7 @@ void hier_prox_group_cpu(const at::Tensor& theta, const at::Tensor& W, const at:
                                   [&] {
     hier_prox_grouped<scalar_t>(L, theta.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(),
                                 ptr.data_ptr<int64_t>(), feats.data_ptr<int64_t>(),
-                                ptr.size(0) - 1, params<scalar_t>(lam, M, lam_bar));
+                                ptr.size(0) - 1, make_params<acc_t<scalar_t>>(lam, M, lam_bar));
   });
 }
 

@@ -189,12 +189,6 @@ void launch_grouped(const ProxLayout& L, scalar_t* th, scalar_t* w, const int64_
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-template <typename scalar_t>
-ProxParams<acc_t<scalar_t>> params(double lam, double M, double lam_bar) {
-  using A = acc_t<scalar_t>;
-  return {static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar)};
-}
-
 void hier_prox_cuda(const at::Tensor& theta, const at::Tensor& W, double lam, double M,
                     double lam_bar) {
   check_hier_prox_args(theta, W, lam, M, lam_bar);
@@ -204,7 +198,7 @@ void hier_prox_cuda(const at::Tensor& theta, const at::Tensor& W, double lam, do
   const c10::cuda::CUDAGuard guard(W.device());
   const ProxLayout L = prox_layout(theta, W);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, W.scalar_type(), "hier_prox_cuda", [&] {
-    const auto p = params<scalar_t>(lam, M, lam_bar);
+    const auto p = make_params<acc_t<scalar_t>>(lam, M, lam_bar);
     scalar_t* th = theta.data_ptr<scalar_t>();
     scalar_t* w = W.data_ptr<scalar_t>();
     if (L.flat) {
@@ -230,7 +224,7 @@ void hier_prox_group_cuda(const at::Tensor& theta, const at::Tensor& W, const at
                                   [&] {
     launch_grouped<scalar_t>(L, theta.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(),
                              ptr.data_ptr<int64_t>(), feats.data_ptr<int64_t>(), ptr.size(0) - 1,
-                             params<scalar_t>(lam, M, lam_bar));
+                             make_params<acc_t<scalar_t>>(lam, M, lam_bar));
   });
 }
 
