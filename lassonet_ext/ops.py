@@ -112,11 +112,11 @@ def hier_prox_group(theta, W, group_ptr, group_features, lam: float, M: float, l
     :func:`hier_prox`.
     """
     reference.check_args(theta, W, lam, M, lam_bar)
-    reference.check_groups(W, group_ptr, group_features)
-    if HAS_NATIVE:
+    if HAS_NATIVE:  # the op checks the groups itself; checking here too would cost a sync per step
         torch.ops.lassonet.hier_prox_group.default(
             theta, W, group_ptr, group_features, float(lam), float(M), float(lam_bar)
         )
         return
     _warn_fallback()
+    reference.check_groups(W, group_ptr, group_features)
     reference.hier_prox_group_(theta, W, group_ptr, group_features, lam, M, lam_bar)

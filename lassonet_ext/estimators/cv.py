@@ -5,7 +5,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
 
-from .base import extend_init
+from .base import BaseLassoNet, extend_init
 from .classifier import LassoNetClassifier
 from .cox import LassoNetCoxRegressor
 from .regressor import LassoNetRegressor
@@ -25,62 +25,7 @@ class _LassoNetCV:
 
     _single = None  # the estimator class each fold trains
 
-    def __init__(
-        self,
-        *,
-        cv=None,
-        hidden_dims=(100,),
-        lambda_start="auto",
-        lambda_seq=None,
-        gamma=0.0,
-        gamma_skip=0.0,
-        path_multiplier=1.02,
-        M=10.0,
-        groups=None,
-        lam_bar=0.0,
-        dropout=None,
-        batch_size=None,
-        optim=None,
-        n_iters=(1000, 100),
-        patience=(100, 10),
-        tol=0.99,
-        backtrack=False,
-        val_size=None,
-        n_features_to_select=None,
-        standardize=True,
-        class_weight=None,
-        device=None,
-        verbose=0,
-        random_state=None,
-        torch_seed=None,
-    ):
-        super().__init__(
-            hidden_dims=hidden_dims,
-            lambda_start=lambda_start,
-            lambda_seq=lambda_seq,
-            gamma=gamma,
-            gamma_skip=gamma_skip,
-            path_multiplier=path_multiplier,
-            M=M,
-            groups=groups,
-            lam_bar=lam_bar,
-            dropout=dropout,
-            batch_size=batch_size,
-            optim=optim,
-            n_iters=n_iters,
-            patience=patience,
-            tol=tol,
-            backtrack=backtrack,
-            val_size=val_size,
-            n_features_to_select=n_features_to_select,
-            standardize=standardize,
-            class_weight=class_weight,
-            device=device,
-            verbose=verbose,
-            random_state=random_state,
-            torch_seed=torch_seed,
-        )
-        self.cv = cv
+    __init__ = extend_init(BaseLassoNet.__init__, cv=None)
 
     def fit(self, X, y):
         self._fit_path(X, y, X_val=None, y_val=None, lambda_seq=None)
@@ -125,4 +70,4 @@ class LassoNetClassifierCV(_LassoNetCV, LassoNetClassifier):
 class LassoNetCoxRegressorCV(_LassoNetCV, LassoNetCoxRegressor):
     __doc__ = _LassoNetCV.__doc__ + "\n    Survival targets and ``tie_method`` as in LassoNetCoxRegressor; scores are C-indices.\n"
     _single = LassoNetCoxRegressor
-    __init__ = extend_init(_LassoNetCV.__init__, tie_method="efron")
+    __init__ = extend_init(BaseLassoNet.__init__, cv=None, tie_method="efron")
