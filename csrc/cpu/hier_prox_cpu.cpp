@@ -27,6 +27,14 @@ constexpr int chunk_width() {
   return static_cast<int>(64 / sizeof(scalar_t)) < 16 ? static_cast<int>(64 / sizeof(scalar_t)) : 16;
 }
 
+// Keeps GCC from fully unrolling a loop over a chunk's C features: fully unrolled, the loop is no
+// longer a loop the vectoriser sees, and the active-set passes ran scalar (3x slower).
+#if defined(__GNUC__) && !defined(__clang__)
+#define LASSONET_VECTORISE_ACROSS_FEATURES _Pragma("GCC unroll 1")
+#else
+#define LASSONET_VECTORISE_ACROSS_FEATURES
+#endif
+
 template <typename T>
 inline void prefetch(const T* p) {
 #if defined(__GNUC__)
@@ -54,6 +62,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
     if (next != nullptr) prefetch(next + k * row_stride);
+    LASSONET_VECTORISE_ACROSS_FEATURES
     for (int c = 0; c < C; ++c) {
       ShrunkStats<A> st{sum_abs[c], sum[c], mx[c], count[c], lower[c], run_sum[c], run_count[c]};
       accumulate_stats(st, static_cast<A>(row[c]), p.lam_bar, base[c], p.M);
@@ -78,6 +87,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
     }
     for (int64_t k = 0; k < K; ++k) {
       const scalar_t* row = rows + k * row_stride;
+      LASSONET_VECTORISE_ACROSS_FEATURES
       for (int c = 0; c < C; ++c) {
         ActiveSum<A> a{sum[c], count[c]};
         accumulate_active(a, static_cast<A>(row[c]), p.lam_bar, bound[c]);
@@ -101,6 +111,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   if (!may_change) return;  // leave the chunk's cache lines clean
   for (int64_t k = 0; k < K; ++k) {
     scalar_t* row = rows + k * row_stride;
+    LASSONET_VECTORISE_ACROSS_FEATURES
     for (int c = 0; c < C; ++c) {
       bool changed = false;
       row[c] = static_cast<scalar_t>(clipped_entry(static_cast<A>(row[c]), bound[c], p.lam_bar, changed));
