@@ -7,6 +7,7 @@ on the same tensors, so the ratios hold even where absolute times are noisy.
     python benchmarks/bench_prox.py                    # CPU, 2 threads, the full grid
     python benchmarks/bench_prox.py --device cuda      # on a GPU
     python benchmarks/bench_prox.py --quick            # a small grid, seconds
+    python benchmarks/bench_prox.py --group-size 4     # the group op, random groups of 4 features
 
 Each timed call starts from the same pristine inputs (restored untimed), because the prox changes
 its inputs and a second call on its own output is a cheaper fixed point.
@@ -78,11 +79,24 @@ def run(args):
                     theta.copy_(theta0)
                     W.copy_(W0)
 
-                def op():
-                    torch.ops.lassonet.hier_prox(theta, W, lam, M, 0.0)
+                if args.group_size:
+                    # A random partition into groups of group_size features (the last one smaller):
+                    # the group op gathers its columns, as it must for groups from lassonet's lists.
+                    perm = torch.randperm(d, generator=torch.Generator().manual_seed(1)).tolist()
+                    groups = [perm[i:i + args.group_size] for i in range(0, d, args.group_size)]
+                    ptr, feats = lassonet_ext.groups_to_csr(groups, d, device=device)
 
-                def ref():
-                    reference.hier_prox_(theta, W, lam, M, 0.0)
+                    def op():
+                        torch.ops.lassonet.hier_prox_group(theta, W, ptr, feats, lam, M, 0.0)
+
+                    def ref():
+                        reference.hier_prox_group_(theta, W, ptr, feats, lam, M, 0.0)
+                else:
+                    def op():
+                        torch.ops.lassonet.hier_prox(theta, W, lam, M, 0.0)
+
+                    def ref():
+                        reference.hier_prox_(theta, W, lam, M, 0.0)
 
                 def copy():
                     dst_t.copy_(theta)
@@ -103,8 +117,10 @@ def markdown(rows, args):
         where = f"GPU: {torch.cuda.get_device_name()}"
     else:
         where = f"CPU: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    op = (f"hier_prox_group, random groups of {args.group_size} features" if args.group_size
+          else "hier_prox")
     lines = [
-        f"torch {torch.__version__}, {where}, m = {args.m}, lam = 0.1, M = 1 (about half the features clipped).",
+        f"{op}; torch {torch.__version__}, {where}, m = {args.m}, lam = 0.1, M = 1 (about half the features clipped).",
         "",
         "| dtype | d | K | op ms | reference ms | copy ms | op / copy | reference / op |",
         "|---|---|---|---|---|---|---|---|",
@@ -122,11 +138,13 @@ def main():
     p.add_argument("--m", type=int, default=1, help="rows of theta (outputs)")
     p.add_argument("--budget", type=float, default=0.3, help="seconds of timed calls per cell")
     p.add_argument("--quick", action="store_true", help="a small grid")
+    p.add_argument("--group-size", type=int, default=0, help="time the group op on groups of this size")
+    p.add_argument("--dtypes", default="float32,float64", help="comma-separated")
     p.add_argument("--markdown", help="also write the table to this file")
     args = p.parse_args()
     assert lassonet_ext.HAS_NATIVE, "build the extension first: pip install --no-build-isolation ."
     torch.set_num_threads(args.threads)
-    args.dtypes = [torch.float32, torch.float64]
+    args.dtypes = [getattr(torch, name) for name in args.dtypes.split(",")]
     args.ds = [1000, 10000] if args.quick else [1000, 10_000, 100_000]
     args.Ks = [16, 64] if args.quick else [16, 64, 256, 1024]
     rows = run(args)

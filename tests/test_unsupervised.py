@@ -41,3 +41,19 @@ def test_autoencoder_is_a_transformer_with_sklearn_params():
     X, _ = generated(0, n=120, d=8)
     out = LassoNetAutoEncoder(n_features_to_select=2, **{**FAST, "n_iters": (50, 10)}).fit_transform(X)
     assert out.shape[1] <= 2
+
+
+def test_unstandardised_autoencoder_reconstructs_in_x_units():
+    # Pixel-like data: a near-constant column (a few faint spikes, sd ~ 0.01) beside the generated
+    # ones. With standardize=False the target is X centred, not scaled, so that column weighs as
+    # little in the loss as in X (scaled, its spikes would be ~25 sd and dominate the summed loss).
+    X, generators = generated(0)
+    X = X / X.std(0)  # unit-variance columns, so raw units and standardised ones agree but for `faint`
+    faint = np.zeros(len(X))
+    faint[[3, 50, 400]] = 0.1
+    X = np.c_[X, faint]
+    ae = LassoNetAutoEncoder(n_features_to_select=4, standardize=False, **FAST).fit(X)
+    assert np.array_equal(ae.y_scale_, np.ones(X.shape[1], np.float32))
+    np.testing.assert_allclose(ae.y_mean_, X.mean(0), rtol=1e-5, atol=1e-6)
+    assert set(np.flatnonzero(ae.get_support()).tolist()) == generators
+    assert ae.reconstruction_error(X) < ((X - X.mean(0)) ** 2).mean()

@@ -14,7 +14,8 @@ __all__ = ["LassoNetAutoEncoder"]
 class LassoNetAutoEncoder(LassoNetRegressor):
     """Unsupervised feature selection (the paper's reconstruction objective).
 
-    The network maps X to X itself (mean squared error over every standardised column) while the
+    The network maps X to X itself (squared error summed over the columns: standardised columns,
+    or with ``standardize=False`` X's own units, every column weighted alike) while the
     hierarchical penalty removes inputs, so the features left at a point of the path are the ones
     from which the network best reconstructs the whole table. Set ``n_features_to_select=k`` to
     keep k features (without it ``fit`` keeps the lowest validation loss, which for
@@ -48,6 +49,20 @@ class LassoNetAutoEncoder(LassoNetRegressor):
         L = float(torch.linalg.matrix_norm(X, ord=2)) ** 2 / max(len(X), 1)
         lr = min(1e-2, 0.25 / max(L, 1e-12))
         return (partial(torch.optim.Adam, lr=1e-3), partial(torch.optim.SGD, lr=lr, momentum=0.9))
+
+    def _prepare_target(self, y, refit=True):
+        # The target is X itself, in the units the network sees: standardised columns with
+        # standardize=True, X's own units otherwise (centred only). Scaling the target when the
+        # input is not scaled would weight each column by 1 / its variance: on MNIST the
+        # near-constant border pixels (sd ~ 0.01) would dominate the loss and the path diverged.
+        if self.standardize:
+            return super()._prepare_target(y, refit)
+        y2 = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
+        if refit:
+            self._y_ndim = 2
+            self.y_mean_ = y2.mean(axis=0)
+            self.y_scale_ = np.ones(y2.shape[1], dtype=np.float32)
+        return y2 - self.y_mean_, y2.shape[1]
 
     def _loss_fn(self):
         # Squared error summed over the columns, averaged over the rows: a mean over the d
