@@ -53,8 +53,9 @@ class LassoNetAutoEncoder(LassoNetRegressor):
     def _prepare_target(self, y, refit=True):
         # The target is X itself, in the units the network sees: standardised columns with
         # standardize=True, X's own units otherwise (centred only). Scaling the target when the
-        # input is not scaled would weight each column by 1 / its variance: on MNIST the
-        # near-constant border pixels (sd ~ 0.01) would dominate the loss and the path diverged.
+        # input is not scaled would weight each column by 1 / its variance, so near-constant
+        # columns (MNIST's border pixels, sd ~ 0.01) would dominate the loss; standardising them
+        # as inputs too is what made the MNIST path diverge.
         if self.standardize:
             return super()._prepare_target(y, refit)
         y2 = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
