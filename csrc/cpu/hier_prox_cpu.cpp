@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 
 #include "../hier_prox.h"
 #include "../ops.h"
@@ -27,13 +28,21 @@ constexpr int chunk_width() {
   return static_cast<int>(64 / sizeof(scalar_t)) < 16 ? static_cast<int>(64 / sizeof(scalar_t)) : 16;
 }
 
-// Keeps GCC from fully unrolling a loop over a chunk's C features: fully unrolled, the loop is no
-// longer a loop the vectoriser sees, and the active-set passes ran scalar (3x slower).
+// f(0), ..., f(C - 1): one step of a pass for each feature of a chunk. With float accumulation GCC
+// must not fully unroll this loop: unrolled, it is no longer a loop the vectoriser sees, and the
+// active-set passes ran scalar (3x slower). With double (whose statistics pass does not vectorise)
+// full unrolling is the faster scalar code, so it is left to the compiler there.
+template <int C, typename A, typename F>
+inline void for_each_feature(F&& f) {
 #if defined(__GNUC__) && !defined(__clang__)
-#define LASSONET_VECTORISE_ACROSS_FEATURES _Pragma("GCC unroll 1")
-#else
-#define LASSONET_VECTORISE_ACROSS_FEATURES
+  if constexpr (std::is_same<A, float>::value) {
+#pragma GCC unroll 1
+    for (int c = 0; c < C; ++c) f(c);
+    return;
+  }
 #endif
+  for (int c = 0; c < C; ++c) f(c);
+}
 
 template <typename T>
 inline void prefetch(const T* p) {
@@ -62,13 +71,12 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
     if (next != nullptr) prefetch(next + k * row_stride);
-    LASSONET_VECTORISE_ACROSS_FEATURES
-    for (int c = 0; c < C; ++c) {
+    for_each_feature<C, A>([&](int c) {
       ShrunkStats<A> st{sum_abs[c], sum[c], mx[c], count[c], lower[c], run_sum[c], run_count[c]};
       accumulate_stats(st, static_cast<A>(row[c]), p.lam_bar, base[c], p.M);
       sum_abs[c] = st.sum_abs, sum[c] = st.sum, mx[c] = st.max, count[c] = st.count;
       lower[c] = st.lower, run_sum[c] = st.run_sum, run_count[c] = st.run_count;
-    }
+    });
   }
   RadiusSearch<A> search[C];
   bool searching = false;
@@ -87,12 +95,11 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
     }
     for (int64_t k = 0; k < K; ++k) {
       const scalar_t* row = rows + k * row_stride;
-      LASSONET_VECTORISE_ACROSS_FEATURES
-      for (int c = 0; c < C; ++c) {
+      for_each_feature<C, A>([&](int c) {
         ActiveSum<A> a{sum[c], count[c]};
         accumulate_active(a, static_cast<A>(row[c]), p.lam_bar, bound[c]);
         sum[c] = a.sum, count[c] = a.count;
-      }
+      });
     }
     searching = false;
     for (int c = 0; c < C; ++c) {
@@ -111,11 +118,10 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   if (!may_change) return;  // leave the chunk's cache lines clean
   for (int64_t k = 0; k < K; ++k) {
     scalar_t* row = rows + k * row_stride;
-    LASSONET_VECTORISE_ACROSS_FEATURES
-    for (int c = 0; c < C; ++c) {
+    for_each_feature<C, A>([&](int c) {
       bool changed = false;
       row[c] = static_cast<scalar_t>(clipped_entry(static_cast<A>(row[c]), bound[c], p.lam_bar, changed));
-    }
+    });
   }
 }
 
