@@ -50,20 +50,13 @@ class LassoNetAutoEncoder(LassoNetRegressor):
         lr = min(1e-2, 0.25 / max(L, 1e-12))
         return (partial(torch.optim.Adam, lr=1e-3), partial(torch.optim.SGD, lr=lr, momentum=0.9))
 
-    def _prepare_target(self, y, refit=True):
+    def _target_scale(self, y2):
         # The target is X itself, in the units the network sees: standardised columns with
         # standardize=True, X's own units otherwise (centred only). Scaling the target when the
         # input is not scaled would weight each column by 1 / its variance, so near-constant
         # columns (MNIST's border pixels, sd ~ 0.01) would dominate the loss; standardising them
         # as inputs too is what made the MNIST path diverge.
-        if self.standardize:
-            return super()._prepare_target(y, refit)
-        y2 = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
-        if refit:
-            self._y_ndim = 2
-            self.y_mean_ = y2.mean(axis=0)
-            self.y_scale_ = np.ones(y2.shape[1], dtype=np.float32)
-        return y2 - self.y_mean_, y2.shape[1]
+        return super()._target_scale(y2) if self.standardize else np.ones(y2.shape[1], np.float32)
 
     def _loss_fn(self):
         # Squared error summed over the columns, averaged over the rows: a mean over the d

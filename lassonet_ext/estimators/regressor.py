@@ -25,9 +25,12 @@ class LassoNetRegressor(RegressorMixin, BaseLassoNet):
         y2 = y.reshape(len(y), -1)
         if refit:
             self.y_mean_ = y2.mean(axis=0)
-            scale = y2.std(axis=0)
+            scale = self._target_scale(y2)
             self.y_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
         return (y2 - self.y_mean_) / self.y_scale_, y2.shape[1]
+
+    def _target_scale(self, y2):  # per column; 0 (a constant column) is replaced by 1
+        return y2.std(axis=0)
 
     def _loss_fn(self):
         return torch.nn.functional.mse_loss
