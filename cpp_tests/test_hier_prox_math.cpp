@@ -60,6 +60,29 @@ void check_problem(std::vector<double> v, std::vector<double> w, double lam, dou
   }
 }
 
+// The search stops a pass early when the set's smallest entry stays above the new bound
+// (ActiveSum::min). That must give the very r of the search without it (which confirms the set with
+// one more pass), bit for bit, in no more passes. Returns the passes saved.
+template <typename A>
+int check_early_stop_is_exact(const std::vector<A>& w, A norm_v, ProxParams<A> p) {
+  const auto entries = lassonet::column(w.data(), 1, (int64_t)w.size());
+  const auto st = lassonet::entries_stats<A>(entries, p.lam_bar, norm_v - p.lam, p.M);
+  int with_min = 0, without_min = 0;
+  const auto a = lassonet::radius_from_stats<A>(norm_v, st, p, [&](A bound) {
+    ++with_min;
+    return lassonet::entries_active<A>(entries, p.lam_bar, bound);
+  });
+  const auto b = lassonet::radius_from_stats<A>(norm_v, st, p, [&](A bound) {
+    ++without_min;
+    auto s = lassonet::entries_active<A>(entries, p.lam_bar, bound);
+    s.min = -lassonet::detail::inf_<A>();  // "unknown": the search must confirm with a pass
+    return s;
+  });
+  EXPECT(a.r == b.r);
+  EXPECT(with_min <= without_min);
+  return without_min - with_min;
+}
+
 }  // namespace
 
 int main() {
@@ -80,6 +103,19 @@ int main() {
         }
       }
     }
+  }
+  {
+    int saved = 0;
+    for (int i = 0; i < 400; ++i) {
+      const int K = 1 + i % 200;
+      std::vector<double> w(K);
+      std::vector<float> wf(K);
+      for (int k = 0; k < K; ++k) wf[k] = (float)(w[k] = 0.3 * normal(rng));
+      const double nv = std::fabs(normal(rng)), M = Ms[i % 6], lam_bar = i % 3 == 0 ? 0.05 : 0.0;
+      saved += check_early_stop_is_exact<double>(w, nv, ProxParams<double>{0.1, M, lam_bar});
+      saved += check_early_stop_is_exact<float>(wf, (float)nv, ProxParams<float>{0.1f, (float)M, (float)lam_bar});
+    }
+    EXPECT(saved > 0);
   }
   // Edge cases: ties, zeros, theta = 0 entering, K = 0, everything dying, geometric magnitudes.
   check_problem({0.5}, {2, -2, 2, 1, 1}, 0.1, 1.0, 0.0);

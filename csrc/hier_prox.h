@@ -13,9 +13,10 @@
 // paper's w_m / M with m = |A|. Instead of sorting we start from Condat's online estimate (made
 // during the statistics pass), then shrink Michelot-style: solve for r on {s_i > M r}, repeat until
 // the set stops changing. Every candidate r is a lower bound of the optimum and the sets only
-// shrink, so the loop stops, exactly, after at most K passes; in practice after two. Each feature's sums run in index order, so the result does not depend
-// on how features are split between threads, and the CPU kernel and the CUDA general path agree
-// bit for bit.
+// shrink, so the loop stops, exactly, after at most K passes (in practice one to five; a pass
+// whose set's smallest entry stays above the new bound needs no confirming pass). Each feature's
+// sums run in index order, so the result does not depend on how features are split between
+// threads, and the CPU kernel and the CUDA general path agree bit for bit.
 #pragma once
 
 #include <cmath>
@@ -67,6 +68,10 @@ template <typename A>
 LASSONET_HD bool finite_(A x) {
   // x - x is 0 for finite x and NaN for inf/NaN; independent of <cmath> overloads on device.
   return (x - x) == A(0);
+}
+template <typename A>
+LASSONET_HD A inf_() {
+  return static_cast<A>(HUGE_VAL);
 }
 template <typename A>
 LASSONET_HD A nan_() {
@@ -125,11 +130,12 @@ struct ShrunkStats {
   A sum = A(0);      // sum of the positive s_i
   A max = A(0);      // largest s_i
   int32_t count = 0; // number of positive s_i (K < 2^31 is checked by the op)
-  A lower = A(0);    // a lower bound on the optimal r, from the online filter below
-  A run_sum = A(0);  // the online filter's active set: sum and size
-  int32_t run_count = 0;
+  // Condat's online filter: its running set R as the fraction (base + M sum_R s_i) / (1 + |R| M^2),
+  // numerator and denominator kept apart so that the per-entry test needs no division.
+  A run_num = A(0);
+  A run_den = A(1);
+  A lower = A(0);    // a lower bound on the optimal r: the filter's radius, set by finish_stats
 };
-
 // ||v||_2 over a feature's (or group's) theta entries, safe against overflow of the squares.
 template <typename A, typename T>
 LASSONET_HD A entries_norm(const Entries<T>& v) {
@@ -174,12 +180,13 @@ LASSONET_HD A radius_for_active_set(A base, A M, A sum, int32_t count) {
 }
 
 // One entry's contribution to its feature's statistics (shared by every backend's loops).
-// base = ||theta_j|| - lam. Besides sums, it runs Condat's online filter: an entry above the
-// current estimate's clipping level joins a running set whose candidate radius updates the
-// estimate. The candidate radius of ANY set is a lower bound on the optimum (g is increasing and
-// g(r_A) <= 0), so the largest one seen is a valid start for the search, and usually a close one.
+// Besides sums, it runs Condat's online filter: an entry above the running set's clipping level
+// M r_R joins the set, which raises r_R (so r_R only grows). The candidate radius of ANY set is a
+// lower bound on the optimum (g is increasing and g(r_A) <= 0), so the filter's final r_R is a
+// valid start for the search, and usually a close one. The test s > M r_R is made as
+// s (1 + |R| M^2) > M (base + M sum_R s_i): no division on the loop-carried chain.
 template <typename A>
-LASSONET_HD void accumulate_stats(ShrunkStats<A>& st, A x, A lam_bar, A base, A M) {
+LASSONET_HD void accumulate_stats(ShrunkStats<A>& st, A x, A lam_bar, A M) {
   const A a = detail::abs_(x);
   const A s = a - lam_bar;
   const bool pos = s > A(0);
@@ -187,27 +194,42 @@ LASSONET_HD void accumulate_stats(ShrunkStats<A>& st, A x, A lam_bar, A base, A 
   st.sum += pos ? s : A(0);
   st.count += pos ? 1 : 0;
   st.max = s > st.max ? s : st.max;
-  const bool join = s > M * st.lower;
-  st.run_sum += join ? s : A(0);
-  st.run_count += join ? 1 : 0;
-  const A cand = radius_for_active_set(base, M, st.run_sum, st.run_count);
-  st.lower = cand > st.lower ? cand : st.lower;
+  const bool join = s * st.run_den > M * st.run_num;
+  st.run_num += join ? M * s : A(0);
+  st.run_den += join ? M * M : A(0);
+}
+
+// Fresh statistics for a feature with base = ||theta_j|| - lam (the filter starts from the empty set).
+template <typename A>
+LASSONET_HD ShrunkStats<A> start_stats(A base) {
+  ShrunkStats<A> st;
+  st.run_num = base;
+  return st;
+}
+
+// Close the statistics: the filter's radius becomes the lower bound the search starts from.
+template <typename A>
+LASSONET_HD void finish_stats(ShrunkStats<A>& st) {
+  const A r = st.run_num / st.run_den;
+  st.lower = r > A(0) ? r : A(0);
 }
 
 // Statistics of one feature's (or group's) W entries, summed in index order.
 template <typename A, typename T>
 LASSONET_HD ShrunkStats<A> entries_stats(const Entries<T>& w, A lam_bar, A base, A M) {
-  ShrunkStats<A> st;
-  st.lower = radius_for_active_set(base, M, A(0), 0);  // the empty set's candidate
-  w.for_each([&](const T& e) { accumulate_stats(st, static_cast<A>(e), lam_bar, base, M); });
+  ShrunkStats<A> st = start_stats(base);
+  w.for_each([&](const T& e) { accumulate_stats(st, static_cast<A>(e), lam_bar, M); });
+  finish_stats(st);
   return st;
 }
 
-// Sum and size of the active set {i : s_i > bound}, as returned by one pass over a feature.
+// Sum and size of the active set {i : s_i > bound}, and its smallest entry, as returned by one
+// pass over a feature.
 template <typename A>
 struct ActiveSum {
   A sum = A(0);
   int32_t count = 0;
+  A min = detail::inf_<A>();  // +inf for an empty set
 };
 
 // One entry's contribution to a pass of the active-set search.
@@ -217,6 +239,29 @@ LASSONET_HD void accumulate_active(ActiveSum<A>& a, A x, A lam_bar, A bound) {
   const bool in = s > bound;
   a.sum += in ? s : A(0);
   a.count += in ? 1 : 0;
+  const A t = in ? s : detail::inf_<A>();
+  a.min = t < a.min ? t : a.min;
+}
+
+// One step of the search on plain values, branch-free, so that a backend can keep many features'
+// searches in arrays and vectorise the step (the CPU kernel). (sum, count, min) is the last pass's
+// ActiveSum at the bound M r; last_count the size of the previous pass's set (-1: none); done is 0/1.
+template <typename A>
+LASSONET_HD void search_step(A& r, int32_t& last_count, int32_t& done, A base, A M, A sum,
+                             int32_t count, A min) {
+  // The same set as the pass before: it is self-consistent and r is the root of g.
+  const bool stop = done != 0 || count == last_count;
+  // In exact arithmetic the candidates only grow. Keeping the larger one stops rounding from
+  // dropping a boundary entry and collapsing r (seen with float32 and M = 1e6).
+  const A next = radius_for_active_set(base, M, sum, count);
+  const A grown = next > r ? next : r;
+  // Entries outside the set lie below the old bound, hence below the new one. If the set's
+  // smallest entry stays above the new bound, the next pass would find the same set: stop now
+  // (the result is the one that pass would confirm, without reading the entries again).
+  const bool settled = min > M * grown;
+  r = stop ? r : grown;
+  last_count = stop ? last_count : count;
+  done = (stop || settled) ? 1 : 0;
 }
 
 // The active-set search for one feature as a small state machine, so a backend can run the passes
@@ -228,20 +273,12 @@ struct RadiusSearch {
   FeatureRadius<A> sol;
   A base = A(0);      // ||v|| - lam
   int32_t count = -1;  // size of the last pass's active set (-1: no pass yet)
-  bool done = true;
+  int32_t done = 1;
 
   LASSONET_HD A bound(ProxParams<A> p) const { return p.M * sol.r; }
 
   LASSONET_HD void step(ActiveSum<A> a, ProxParams<A> p) {
-    if (a.count == count) {  // the active set is self-consistent: r is the root of g
-      done = true;
-      return;
-    }
-    count = a.count;
-    // In exact arithmetic the candidates only grow. Keeping the larger one stops rounding from
-    // dropping a boundary entry and collapsing r (seen with float32 and M = 1e6).
-    const A next = radius_for_active_set(base, p.M, a.sum, count);
-    sol.r = next > sol.r ? next : sol.r;
+    search_step(sol.r, count, done, base, p.M, a.sum, a.count, a.min);
   }
 };
 

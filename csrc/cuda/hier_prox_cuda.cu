@@ -47,6 +47,15 @@ __device__ __forceinline__ A warp_max(A x) {
   return x;
 }
 
+template <typename A>
+__device__ __forceinline__ A warp_min(A x) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const A y = __shfl_xor_sync(0xffffffffu, x, o);
+    x = y < x ? y : x;
+  }
+  return x;
+}
+
 template <typename scalar_t, typename A>
 __global__ void hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __restrict__ W,
                                       Layout L, ProxParams<A> p) {
@@ -87,6 +96,7 @@ __global__ void hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __
         ActiveSum<A> a = entries_active<A>(mine, p.lam_bar, bound);
         a.sum = warp_sum(a.sum);
         a.count = warp_sum(a.count);
+        a.min = warp_min(a.min);
         return a;
       };
       const FeatureRadius<A> sol = radius_from_stats<A>(norm_v, st, p, active);
