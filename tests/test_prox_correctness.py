@@ -191,7 +191,8 @@ def test_half_precision_computes_in_float32(device, dtype):
 
 
 def test_threads_do_not_change_results_bitwise():
-    theta, W = random_problem(3, 64, 5000, torch.float32, "cpu", seed=2)
+    # d = 314 chunks of 16 + 6 lone features: both CPU paths, split across threads
+    theta, W = random_problem(3, 64, 5030, torch.float32, "cpu", seed=2)
     before = torch.get_num_threads()
     results = []
     try:
@@ -202,6 +203,19 @@ def test_threads_do_not_change_results_bitwise():
         torch.set_num_threads(before)
     for th, w in results[1:]:
         assert torch.equal(th, results[0][0]) and torch.equal(w, results[0][1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("K", [16, 64, 300])
+def test_cpu_paths_agree_bitwise(dtype, K):
+    # The CPU kernel solves chunks of adjacent features and lone features by different loops (and
+    # only the lone-feature search stops early on the set's smallest entry).
+    # Column-major W sends every feature down the lone-feature path: the results must not change.
+    theta, W = random_problem(2, K, 64 * 3 + 16 * 2 + 5, dtype, "cpu", seed=K)
+    for lam, M, lam_bar in [(0.2, 1.0, 0.0), (0.5, 2.0, 0.05), (0.05, 0.1, 0.0)]:
+        th, w = run_op(theta, W, lam, M, lam_bar)
+        th_c, w_c = run_op(theta, W.t().contiguous().t(), lam, M, lam_bar)
+        assert torch.equal(th, th_c) and torch.equal(w, w_c)
 
 
 def test_non_contiguous_inputs_are_written_in_place(device):
