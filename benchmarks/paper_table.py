@@ -83,10 +83,21 @@ def downstream(X_tr, X_te, y_tr, y_te, feats, seed):
     return et.score(X_te[:, feats], y_te), mlp.score(sc.transform(X_te[:, feats]), y_te)
 
 
+def hidden_units(args, n_features):
+    # "d/3": the rule of the lassonet repository's experiments/run.py (data_dim // 3)
+    return n_features // 3 if args.hidden == "d/3" else int(args.hidden)
+
+
 def lassonet_features(X_tr, y_tr, seed, args):
-    est = lassonet_ext.LassoNetClassifier(hidden_dims=(args.hidden,), M=args.M,
-                                          path_multiplier=args.path_multiplier, random_state=seed)
+    est = lassonet_ext.LassoNetClassifier(hidden_dims=(hidden_units(args, X_tr.shape[1]),), M=args.M,
+                                          path_multiplier=args.path_multiplier,
+                                          batch_size=args.batch_size,
+                                          n_iters=(1000, args.path_epochs), random_state=seed)
     path = est.path(X_tr, y_tr, return_state_dicts=True)
+    if args.selection == "first":
+        # The first path point with at most K features (experiments/run.py of the lassonet repo).
+        item = next(it for it in path if it.n_selected <= K)
+        return np.flatnonzero(item.selected), est, path
     # Exactly K features: the K that leave the path last.
     return np.argsort(-est.feature_importances_, kind="stable")[:K], est, path
 
@@ -95,8 +106,9 @@ def lassonet_ref_features(X_tr, y_tr, seed, args):
     """The same selection with the reference package lassonet 0.0.21 (optional)."""
     import lassonet
 
-    est = lassonet.LassoNetClassifier(hidden_dims=(args.hidden,), M=args.M,
+    est = lassonet.LassoNetClassifier(hidden_dims=(hidden_units(args, X_tr.shape[1]),), M=args.M,
                                       path_multiplier=args.path_multiplier, verbose=0,
+                                      batch_size=args.batch_size, n_iters=(1000, args.path_epochs),
                                       random_state=seed, torch_seed=seed)
     est.path(X_tr, y_tr)
     return np.argsort(-np.asarray(est.feature_importances_), kind="stable")[:K]
@@ -128,7 +140,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="mnist,fashion,isolet,coil20,mice")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--hidden", default="32", help='hidden units, or "d/3" (n_features // 3)')
+    p.add_argument("--batch-size", type=int, default=None, help="default: full batch")
+    p.add_argument("--path-epochs", type=int, default=100, help="most epochs per lambda")
+    p.add_argument("--selection", choices=["last", "first"], default="last",
+                   help="last: the 50 features that leave the path last; first: the first path "
+                        "point with at most 50 features")
     p.add_argument("--M", type=float, default=10.0)
     p.add_argument("--path-multiplier", type=float, default=1.05)
     p.add_argument("--threads", type=int, default=2)
@@ -193,13 +210,16 @@ def write(rows, args):
                      + (f"| {ms(r['ref_et'])} | {np.mean(r['ref_seconds']):.0f} |" if r["ref_et"] else "| not run | |"))
     lines += [
         "",
-        "Settings: LassoNetClassifier(hidden_dims=({},), M={}, path_multiplier={}), default epochs "
-        "(1000 dense, at most 100 per lambda, patience 100 / 10), inputs standardised inside the "
-        "estimator; the 50 features are those that leave the path last; downstream "
+        "Settings: LassoNetClassifier(hidden_dims=({},), M={}, path_multiplier={}, batch_size={}), "
+        "epochs: 1000 dense, at most {} per lambda, patience 100 / 10; inputs standardised inside "
+        "the estimator; the features are {}; downstream "
         "ExtraTreesClassifier(n_estimators=200) and MLPClassifier(hidden_layer_sizes=(64,), "
-        "early_stopping=True) on those 50 features. Splits: MNIST and Fashion-MNIST 4000 train / "
+        "early_stopping=True) on those features. Splits: MNIST and Fashion-MNIST 4000 train / "
         "6000 test of the 10k test set; ISOLET isolet1-4 / isolet5; COIL-20 and Mice Protein "
-        "80/20 (seeded shuffles).".format(args.hidden, args.M, args.path_multiplier),
+        "80/20 (seeded shuffles).".format(
+            args.hidden, args.M, args.path_multiplier, args.batch_size, args.path_epochs,
+            "the 50 that leave the path last" if args.selection == "last"
+            else "those of the first path point with at most 50"),
     ]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
