@@ -140,13 +140,17 @@ def main():
     p.add_argument("--quick", action="store_true", help="a small grid")
     p.add_argument("--group-size", type=int, default=0, help="time the group op on groups of this size")
     p.add_argument("--dtypes", default="float32,float64", help="comma-separated")
+    p.add_argument("--ds", help="comma-separated feature counts (default 1000,10000,100000)")
+    p.add_argument("--Ks", help="comma-separated hidden sizes (default 16,64,256,1024)")
     p.add_argument("--markdown", help="also write the table to this file")
     args = p.parse_args()
     assert lassonet_ext.HAS_NATIVE, "build the extension first: pip install --no-build-isolation ."
     torch.set_num_threads(args.threads)
     args.dtypes = [getattr(torch, name) for name in args.dtypes.split(",")]
-    args.ds = [1000, 10000] if args.quick else [1000, 10_000, 100_000]
-    args.Ks = [16, 64] if args.quick else [16, 64, 256, 1024]
+    default_ds = [1000, 10000] if args.quick else [1000, 10_000, 100_000]
+    default_Ks = [16, 64] if args.quick else [16, 64, 256, 1024]
+    args.ds = [int(float(x)) for x in args.ds.split(",")] if args.ds else default_ds
+    args.Ks = [int(x) for x in args.Ks.split(",")] if args.Ks else default_Ks
     rows = run(args)
     table = markdown(rows, args)
     print()

@@ -43,6 +43,17 @@ def test_regressor_ranks_true_features_first():
     assert est.score(X, y) > 0.8  # fit() keeps a real model, not the empty end of the path
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_regressor_trains_on_cuda():
+    X, y = nonlinear_data()
+    est = LassoNetRegressor(**FAST, device="cuda").fit(X, y)
+    assert set(np.argsort(-est.feature_importances_)[:5]) == {0, 1, 2, 3, 4}
+    assert est.path_[-1].n_selected == 0
+    pred = est.predict(X)
+    assert isinstance(pred, np.ndarray) and pred.shape == (len(X),)
+    assert est.score(X, y) > 0.8
+
+
 def test_classifier_ranks_true_features_first_and_uses_labels():
     X, y = nonlinear_data(seed=1)
     labels = np.where(y > np.median(y), "high", "low")  # string labels

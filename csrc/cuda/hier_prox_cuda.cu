@@ -1,7 +1,8 @@
 // CUDA kernels of lassonet::hier_prox, on the per-feature math of ../hier_prox.h.
 //
-// Fast path (the feature's K values fit in shared memory): a block stages a tile of kTile adjacent
-// features x all K rows through shared memory with coalesced row reads, one warp solves a feature
+// Fast path (the feature's K values fit in shared memory): a block stages a tile of up to 32 adjacent
+// features x all K rows through shared memory with coalesced row reads (rows of 128 bytes, narrower
+// for large K so that several tiles share an SM), one warp solves a feature
 // with warp-wide sums over its tile column (all passes of the active-set search stay on chip), and
 // the tile goes back to global memory only if some W entry changed. W is read once from DRAM.
 // General path (any K): one thread per feature runs the sequential header code directly on global
@@ -21,9 +22,11 @@
 namespace lassonet {
 namespace {
 
-constexpr int kTile = 32;          // features per block in the fast path (one row = 32 values)
-constexpr int kTileStride = 33;    // padded row: lanes walking down one column hit distinct banks
-constexpr int kTileThreads = 256;  // 8 warps
+constexpr int kMaxTile = 32;       // features per block at most (one warp solves one feature)
+constexpr int kTileBytes = 128;    // a tile row: one 128-byte line of W, or less for large K
+constexpr int kMinTileBytes = 32;  // ... but at least one 32-byte DRAM sector
+constexpr int kLoadBatch = 8;      // independent loads per thread in flight while staging a tile
+constexpr int kMaxTileThreads = 256;  // with 3 blocks per SM: at most 85 registers
 constexpr int kColumnThreads = 128;
 
 struct Layout {
@@ -56,26 +59,59 @@ __device__ __forceinline__ A warp_min(A x) {
   return x;
 }
 
+// Copies a tile (K rows x nf features, row stride `stride` in shared memory) between global and
+// shared memory: each warp moves whole tile rows, kLoadBatch of them per step, so every thread has
+// kLoadBatch independent global loads in flight (DRAM latency is what limits the staging).
+template <bool kToShared, typename scalar_t>
+__device__ __forceinline__ void copy_tile(scalar_t* __restrict__ tile, scalar_t* __restrict__ W,
+                                          const Layout& L, int64_t j0, int tile_f, int nf) {
+  const int stride = tile_f + 1;
+  const int rows_per_step = blockDim.x / tile_f;  // tile_f divides 32, blockDim.x is a warp multiple
+  const int f = threadIdx.x % tile_f;
+  const int64_t k_first = threadIdx.x / tile_f;
+  if (f >= nf) return;
+  scalar_t* g = W + (j0 + f) * L.w_col;
+  for (int64_t k0 = k_first; k0 < L.K; k0 += static_cast<int64_t>(rows_per_step) * kLoadBatch) {
+    scalar_t v[kLoadBatch];
+#pragma unroll
+    for (int u = 0; u < kLoadBatch; ++u) {
+      const int64_t k = k0 + static_cast<int64_t>(u) * rows_per_step;
+      if (k < L.K) v[u] = kToShared ? g[k * L.w_row] : tile[k * stride + f];
+    }
+#pragma unroll
+    for (int u = 0; u < kLoadBatch; ++u) {
+      const int64_t k = k0 + static_cast<int64_t>(u) * rows_per_step;
+      if (k < L.K) {
+        if (kToShared) {
+          tile[k * stride + f] = v[u];
+        } else {
+          g[k * L.w_row] = v[u];
+        }
+      }
+    }
+  }
+}
+
+// One block per tile of tile_f adjacent features x all K rows, staged in shared memory (rows padded
+// by one element: lanes walking down one column hit distinct banks); one warp per feature.
 template <typename scalar_t, typename A>
-__global__ void hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __restrict__ W,
-                                      Layout L, ProxParams<A> p) {
+__global__ void __launch_bounds__(kMaxTileThreads, 3)
+    hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __restrict__ W, Layout L,
+                          ProxParams<A> p, int tile_f) {
   extern __shared__ unsigned char smem_raw[];
-  scalar_t* tile = reinterpret_cast<scalar_t*>(smem_raw);  // [K][kTileStride]
+  scalar_t* tile = reinterpret_cast<scalar_t*>(smem_raw);  // [K][tile_f + 1]
   __shared__ int any_changed;
+  const int stride = tile_f + 1;
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   const int n_warps = blockDim.x >> 5;
-  const int64_t n_tiles = (L.d + kTile - 1) / kTile;
+  const int64_t n_tiles = (L.d + tile_f - 1) / tile_f;
 
   for (int64_t t = blockIdx.x; t < n_tiles; t += gridDim.x) {
-    const int64_t j0 = t * kTile;
-    const int nf = static_cast<int>(L.d - j0 < kTile ? L.d - j0 : kTile);
+    const int64_t j0 = t * tile_f;
+    const int nf = static_cast<int>(L.d - j0 < tile_f ? L.d - j0 : tile_f);
     if (threadIdx.x == 0) any_changed = 0;
-    for (int64_t e = threadIdx.x; e < L.K * kTile; e += blockDim.x) {
-      const int64_t k = e / kTile;
-      const int f = static_cast<int>(e % kTile);
-      if (f < nf) tile[k * kTileStride + f] = W[k * L.w_row + (j0 + f) * L.w_col];
-    }
+    copy_tile<true>(tile, W, L, j0, tile_f, nf);
     __syncthreads();
 
     for (int f = warp; f < nf; f += n_warps) {
@@ -84,8 +120,7 @@ __global__ void hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __
       const A norm_v = column_norm<scalar_t, A>(v, L.th_row, L.m);  // same value on every lane
       // Per-lane partial statistics over rows lane, lane+32, ..., then warp-wide totals. Each
       // lane's online estimate is a lower bound on r, so their maximum is one too.
-      const Entries<scalar_t> mine = column(col + lane * kTileStride, 32 * kTileStride,
-                                            (L.K - lane + 31) / 32);
+      const Entries<scalar_t> mine = column(col + lane * stride, 32 * stride, (L.K - lane + 31) / 32);
       ShrunkStats<A> st = entries_stats<A>(mine, p.lam_bar, norm_v - p.lam, p.M);
       st.sum_abs = warp_sum(st.sum_abs);
       st.sum = warp_sum(st.sum);
@@ -103,7 +138,7 @@ __global__ void hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __
       const A bound = clip_bound(sol, p);
       bool changed = false;
       for (int64_t k = lane; k < L.K; k += 32) {
-        changed |= apply_w_entry<scalar_t, A>(col + k * kTileStride, bound, p.lam_bar);
+        changed |= apply_w_entry<scalar_t, A>(col + k * stride, bound, p.lam_bar);
       }
       if (__any_sync(0xffffffffu, changed) && lane == 0) any_changed = 1;
       __syncwarp();  // every lane has read theta_j (column_norm) before lane 0 rewrites it
@@ -111,13 +146,7 @@ __global__ void hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __
     }
     __syncthreads();
 
-    if (any_changed) {
-      for (int64_t e = threadIdx.x; e < L.K * kTile; e += blockDim.x) {
-        const int64_t k = e / kTile;
-        const int f = static_cast<int>(e % kTile);
-        if (f < nf) W[k * L.w_row + (j0 + f) * L.w_col] = tile[k * kTileStride + f];
-      }
-    }
+    if (any_changed) copy_tile<false>(tile, W, L, j0, tile_f, nf);
     __syncthreads();  // the tile is reused by the next iteration
   }
 }
@@ -154,6 +183,34 @@ int max_blocks() {
   return at::cuda::getCurrentDeviceProperties()->multiProcessorCount * 32;
 }
 
+struct TilePlan {
+  int features = 0;  // 0: no tile fits in shared memory, use the column kernel
+  int threads = 0;
+  size_t smem = 0;
+};
+
+// The widest tile (a row of up to kTileBytes) that lets kBlocksPerSM blocks share an SM, so one
+// block's staging overlaps another's solving; else narrower rows, down to one DRAM sector; else
+// none. Threads: about kLoadBatch tile entries each.
+TilePlan plan_tile(int64_t K, size_t elem, const cudaDeviceProp& prop) {
+  constexpr size_t kBlocksPerSM = 3;
+  constexpr size_t kReservedPerBlock = 2048;  // the runtime's per-block reserve and any_changed
+  auto bytes = [&](int f) { return static_cast<size_t>(K) * (f + 1) * elem; };
+  const int widest = std::min<int>(kMaxTile, static_cast<int>(kTileBytes / elem));
+  const int narrowest = std::max<int>(1, static_cast<int>(kMinTileBytes / elem));
+  int f = widest;
+  while (f > narrowest && kBlocksPerSM * (bytes(f) + kReservedPerBlock) > prop.sharedMemPerMultiprocessor) {
+    f /= 2;
+  }
+  TilePlan plan;
+  if (K == 0 || bytes(f) > prop.sharedMemPerBlockOptin) return plan;
+  plan.features = f;
+  plan.smem = bytes(f);
+  const int64_t warps = (K * f / kLoadBatch + 31) / 32;
+  plan.threads = 32 * static_cast<int>(std::min<int64_t>(std::max<int64_t>(warps, 4), kMaxTileThreads / 32));
+  return plan;
+}
+
 template <typename scalar_t>
 void launch_flat(const ProxLayout& PL, scalar_t* th, scalar_t* w, ProxParams<acc_t<scalar_t>> p) {
   using A = acc_t<scalar_t>;
@@ -168,16 +225,17 @@ void launch_flat(const ProxLayout& PL, scalar_t* th, scalar_t* w, ProxParams<acc
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
 
-  const size_t tile_bytes = static_cast<size_t>(L.K) * kTileStride * sizeof(scalar_t);
-  if (L.K > 0 && tile_bytes <= prop->sharedMemPerBlockOptin) {
+  const TilePlan plan = plan_tile(L.K, sizeof(scalar_t), *prop);
+  if (plan.features > 0) {
     auto kernel = hier_prox_tile_kernel<scalar_t, A>;
-    if (tile_bytes > 48 * 1024) {
-      C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          static_cast<int>(tile_bytes)));
-    }
-    const int64_t n_tiles = (L.d + kTile - 1) / kTile;
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(plan.smem)));
+    // Shared memory over L1: W passes through once, so several tiles per SM pay more than L1.
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                        cudaSharedmemCarveoutMaxShared));
+    const int64_t n_tiles = (L.d + plan.features - 1) / plan.features;
     const int blocks = static_cast<int>(std::min<int64_t>(n_tiles, max_blocks()));
-    kernel<<<blocks, kTileThreads, tile_bytes, stream>>>(th, w, L, p);
+    kernel<<<blocks, plan.threads, plan.smem, stream>>>(th, w, L, p, plan.features);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }

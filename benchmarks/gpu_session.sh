@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# One lent GPU session's checks, in priority order, within one time budget (the device tool's
+# lease is short): build against the machine's own torch, the CUDA tests, the CUDA benchmark.
+# Logs and tables go to $OUT (the device tool brings that folder back).
+#
+#   OUT=/tmp/gpu BUDGET_S=420 bash benchmarks/gpu_session.sh
+#
+# If BASE names a folder with another source tree of this package (say, main before a kernel
+# change), it is built too and benchmarked side by side: an A/B on the same card in one run.
+set -u
+OUT=${OUT:-/tmp/gpu}
+BUDGET_S=${BUDGET_S:-420}
+BASE=${BASE:-}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/session.log") 2>&1  # at most 8 files come back: keep the step outputs in one
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} MAX_JOBS=${MAX_JOBS:-16}
+export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc)")")}
+root=$PWD
+step() { echo; echo "=== [${SECONDS}s] $*"; }
+# timeout for a step: its own limit, or what is left of the budget, whichever is less
+limit() { local left=$((BUDGET_S - SECONDS - 5)); echo $(( $1 < left ? $1 : (left > 1 ? left : 1) )); }
+
+step "machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+python3 -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name())'
+nvcc --version | tail -1
+
+step "build (this tree${BASE:+ and $BASE}, in parallel)"
+(timeout "$(limit 300)" python3 setup.py build_ext --inplace > "$OUT/build.log" 2>&1; echo "rc=$?" >> "$OUT/build.log") &
+builds=$!
+if [ -n "$BASE" ]; then
+  (cd "$BASE" && timeout "$(limit 300)" python3 setup.py build_ext --inplace > "$OUT/build_base.log" 2>&1; echo "rc=$?" >> "$OUT/build_base.log") &
+  builds="$builds $!"
+fi
+wait $builds  # by pid: a bare wait would also wait for the tee above
+for f in "$OUT"/build*.log; do echo "$f: $(tail -n 1 "$f")"; done
+# registers, stack (spills) and shared memory of the float/double kernels
+cuobjdump --dump-resource-usage lassonet_ext/_C*.so 2>&1 | grep -A1 -E "(tile|column)_kernelI(ff|dd)" \
+  | grep -oE "(tile|column)_kernelI(ff|dd)|REG:[0-9]+ STACK:[0-9]+ SHARED:[0-9]+" | paste - -
+
+step "CUDA tests (every test id with cuda in it)"
+PYTHONPATH=$root timeout "$(limit 200)" python3 -m pytest -q -p no:cacheprovider -k cuda \
+  tests/test_prox_cuda.py tests/test_prox_correctness.py tests/test_prox_api.py tests/test_prox_groups.py \
+  tests/test_estimators.py > "$OUT/pytest_cuda.log" 2>&1
+echo "pytest rc=$?"; tail -n 15 "$OUT/pytest_cuda.log"
+
+step "benchmark: this tree"
+PYTHONPATH=$root timeout "$(limit 120)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
+  --markdown "$OUT/bench_cuda.md" > /tmp/bench_cuda.log 2>&1
+echo "rc=$?"; cat "$OUT/bench_cuda.md" 2>/dev/null || tail -n 5 /tmp/bench_cuda.log
+
+if [ -n "$BASE" ]; then
+  step "benchmark: $BASE"
+  PYTHONPATH=$root/$BASE timeout "$(limit 120)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
+    --markdown "$OUT/bench_cuda_base.md" > /tmp/bench_cuda_base.log 2>&1
+  echo "rc=$?"; cat "$OUT/bench_cuda_base.md" 2>/dev/null || tail -n 5 /tmp/bench_cuda_base.log
+fi
+
+step "benchmark: d = 1e6 (W well beyond the L2), float32"
+for tree in "$root" ${BASE:+"$root/$BASE"}; do
+  echo "--- $tree"
+  PYTHONPATH=$tree timeout "$(limit 60)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
+    --dtypes float32 --ds 1e6 --Ks 16,256,1024 2>&1 | grep -E "^float"
+done
+
+step "racecheck and memcheck of the tile and column kernels (small shapes)"
+cat > /tmp/sanitize.py <<'PY'
+import torch, lassonet_ext
+for dtype in (torch.float32, torch.float64):
+    for K, d in ((16, 100), (1024, 40), (8000, 5)):
+        th, W = torch.randn(2, d, dtype=dtype, device="cuda"), torch.randn(K, d, dtype=dtype, device="cuda")
+        torch.ops.lassonet.hier_prox(th, W, 0.1, 1.0, 0.01)
+torch.cuda.synchronize()
+print("sanitized shapes ran")
+PY
+for tool in racecheck memcheck; do
+  echo "--- $tool" >> "$OUT/sanitize.log"
+  PYTHONPATH=$root timeout "$(limit 60)" compute-sanitizer --tool $tool python3 /tmp/sanitize.py \
+    >> "$OUT/sanitize.log" 2>&1
+  echo "$tool rc=$?"; tail -n 3 "$OUT/sanitize.log"
+done
+step "done"
