@@ -16,6 +16,10 @@ exec > >(tee "$OUT/session.log") 2>&1  # at most 8 files come back: keep the ste
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} MAX_JOBS=${MAX_JOBS:-16}
 export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc)")")}
+# The device tool's image sets CC/CXX to a wrapper (/opt/gcc) that links libstdc++ statically into
+# the extension: with two libstdc++ copies in one process, formatting an error message that holds
+# a shape (IntArrayRef into a stream) segfaults. Build with the system compiler, as torch was.
+if [ -x /usr/bin/g++ ]; then export CC=/usr/bin/gcc CXX=/usr/bin/g++; fi
 root=$PWD
 step() { echo; echo "=== [${SECONDS}s] $*"; }
 # timeout for a step: its own limit, or what is left of the budget, whichever is less
@@ -24,6 +28,7 @@ limit() { local left=$((BUDGET_S - SECONDS - 5)); echo $(( $1 < left ? $1 : (lef
 step "machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
 python3 -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name())'
+echo "CC=${CC:-} CXX=${CXX:-}"
 nvcc --version | tail -1
 
 step "build (this tree${BASE:+ and $BASE}, in parallel)"

@@ -23,9 +23,12 @@ def run(theta, W, lam=0.2, M=1.5, lam_bar=0.05):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
-# Tiles of 128-byte rows (K = 16, 64), narrower rows (K = 1024: 64 bytes; K = 5000: one 32-byte
-# sector), and K = 8000, which fits no tile and takes the general (column) kernel.
-@pytest.mark.parametrize("m,K,d", [(1, 16, 1000), (3, 64, 777), (2, 1024, 300), (1, 5000, 70), (1, 8000, 70)])
+# The tile kernel with a thread per feature (K <= 64), with a warp per feature on rows of 128 bytes
+# (K = 100), narrower rows (K = 1024: 64 bytes; K = 5000: one 32-byte sector), and K = 8000, which
+# fits no tile and takes the general (column) kernel.
+@pytest.mark.parametrize(
+    "m,K,d", [(1, 16, 1000), (3, 64, 777), (2, 100, 500), (2, 1024, 300), (1, 5000, 70), (1, 8000, 70)]
+)
 def test_cuda_equals_cpu(dtype, m, K, d):
     theta, W = problem(m, K, d, dtype)
     th_c, w_c = run(theta, W)

@@ -26,6 +26,8 @@ constexpr int kMaxTile = 32;       // features per block at most (one warp solve
 constexpr int kTileBytes = 128;    // a tile row: one 128-byte line of W, or less for large K
 constexpr int kMinTileBytes = 32;  // ... but at least one 32-byte DRAM sector
 constexpr int kLoadBatch = 8;      // independent loads per thread in flight while staging a tile
+constexpr int kThreadPerFeatureMaxK = 64;  // up to here a thread solves a feature, else a warp
+constexpr int kThreadTile = 128;           // features (= threads) per block when a thread does
 constexpr int kMaxTileThreads = 256;  // with 3 blocks per SM: at most 85 registers
 constexpr int kColumnThreads = 128;
 
@@ -93,11 +95,12 @@ __device__ __forceinline__ void copy_tile(scalar_t* __restrict__ tile, scalar_t*
 }
 
 // One block per tile of tile_f adjacent features x all K rows, staged in shared memory (rows padded
-// by one element: lanes walking down one column hit distinct banks); one warp per feature.
+// by one element: lanes walking down one column hit distinct banks); one warp per feature, or one
+// thread per feature when K is small.
 template <typename scalar_t, typename A>
 __global__ void __launch_bounds__(kMaxTileThreads, 3)
     hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __restrict__ W, Layout L,
-                          ProxParams<A> p, int tile_f) {
+                          ProxParams<A> p, int tile_f, bool thread_per_feature) {
   extern __shared__ unsigned char smem_raw[];
   scalar_t* tile = reinterpret_cast<scalar_t*>(smem_raw);  // [K][tile_f + 1]
   __shared__ int any_changed;
@@ -114,35 +117,45 @@ __global__ void __launch_bounds__(kMaxTileThreads, 3)
     copy_tile<true>(tile, W, L, j0, tile_f, nf);
     __syncthreads();
 
-    for (int f = warp; f < nf; f += n_warps) {
-      scalar_t* col = tile + f;
-      scalar_t* v = theta + (j0 + f) * L.th_col;
-      const A norm_v = column_norm<scalar_t, A>(v, L.th_row, L.m);  // same value on every lane
-      // Per-lane partial statistics over rows lane, lane+32, ..., then warp-wide totals. Each
-      // lane's online estimate is a lower bound on r, so their maximum is one too.
-      const Entries<scalar_t> mine = column(col + lane * stride, 32 * stride, (L.K - lane + 31) / 32);
-      ShrunkStats<A> st = entries_stats<A>(mine, p.lam_bar, norm_v - p.lam, p.M);
-      st.sum_abs = warp_sum(st.sum_abs);
-      st.sum = warp_sum(st.sum);
-      st.count = warp_sum(st.count);
-      st.max = warp_max(st.max);
-      st.lower = warp_max(st.lower);
-      auto active = [&](A bound) {
-        ActiveSum<A> a = entries_active<A>(mine, p.lam_bar, bound);
-        a.sum = warp_sum(a.sum);
-        a.count = warp_sum(a.count);
-        a.min = warp_min(a.min);
-        return a;
-      };
-      const FeatureRadius<A> sol = radius_from_stats<A>(norm_v, st, p, active);
-      const A bound = clip_bound(sol, p);
-      bool changed = false;
-      for (int64_t k = lane; k < L.K; k += 32) {
-        changed |= apply_w_entry<scalar_t, A>(col + k * stride, bound, p.lam_bar);
+    if (thread_per_feature) {
+      // Small K: thread f runs the sequential header code on its column of the tile (lanes read
+      // adjacent addresses, no warp reductions), tile_f == blockDim.x features at once.
+      const int f = threadIdx.x;
+      if (f < nf && hier_prox_feature<scalar_t, A>(theta + (j0 + f) * L.th_col, L.th_row, L.m,
+                                                    tile + f, stride, L.K, p)) {
+        any_changed = 1;
       }
-      if (__any_sync(0xffffffffu, changed) && lane == 0) any_changed = 1;
-      __syncwarp();  // every lane has read theta_j (column_norm) before lane 0 rewrites it
-      if (lane == 0) apply_theta<scalar_t, A>(v, L.th_row, L.m, sol);
+    } else {
+      for (int f = warp; f < nf; f += n_warps) {
+        scalar_t* col = tile + f;
+        scalar_t* v = theta + (j0 + f) * L.th_col;
+        const A norm_v = column_norm<scalar_t, A>(v, L.th_row, L.m);  // same value on every lane
+        // Per-lane partial statistics over rows lane, lane+32, ..., then warp-wide totals. Each
+        // lane's online estimate is a lower bound on r, so their maximum is one too.
+        const Entries<scalar_t> mine = column(col + lane * stride, 32 * stride, (L.K - lane + 31) / 32);
+        ShrunkStats<A> st = entries_stats<A>(mine, p.lam_bar, norm_v - p.lam, p.M);
+        st.sum_abs = warp_sum(st.sum_abs);
+        st.sum = warp_sum(st.sum);
+        st.count = warp_sum(st.count);
+        st.max = warp_max(st.max);
+        st.lower = warp_max(st.lower);
+        auto active = [&](A bound) {
+          ActiveSum<A> a = entries_active<A>(mine, p.lam_bar, bound);
+          a.sum = warp_sum(a.sum);
+          a.count = warp_sum(a.count);
+          a.min = warp_min(a.min);
+          return a;
+        };
+        const FeatureRadius<A> sol = radius_from_stats<A>(norm_v, st, p, active);
+        const A bound = clip_bound(sol, p);
+        bool changed = false;
+        for (int64_t k = lane; k < L.K; k += 32) {
+          changed |= apply_w_entry<scalar_t, A>(col + k * stride, bound, p.lam_bar);
+        }
+        if (__any_sync(0xffffffffu, changed) && lane == 0) any_changed = 1;
+        __syncwarp();  // every lane has read theta_j (column_norm) before lane 0 rewrites it
+        if (lane == 0) apply_theta<scalar_t, A>(v, L.th_row, L.m, sol);
+      }
     }
     __syncthreads();
 
@@ -187,6 +200,7 @@ struct TilePlan {
   int features = 0;  // 0: no tile fits in shared memory, use the column kernel
   int threads = 0;
   size_t smem = 0;
+  bool thread_per_feature = false;
 };
 
 // The widest tile (a row of up to kTileBytes) that lets kBlocksPerSM blocks share an SM, so one
@@ -203,6 +217,12 @@ TilePlan plan_tile(int64_t K, size_t elem, const cudaDeviceProp& prop) {
     f /= 2;
   }
   TilePlan plan;
+  if (K > 0 && K <= kThreadPerFeatureMaxK) {  // a thread per feature, kThreadTile features per block
+    plan.features = plan.threads = kThreadTile;
+    plan.smem = bytes(kThreadTile);
+    plan.thread_per_feature = true;
+    return plan;
+  }
   if (K == 0 || bytes(f) > prop.sharedMemPerBlockOptin) return plan;
   plan.features = f;
   plan.smem = bytes(f);
@@ -235,7 +255,8 @@ void launch_flat(const ProxLayout& PL, scalar_t* th, scalar_t* w, ProxParams<acc
                                         cudaSharedmemCarveoutMaxShared));
     const int64_t n_tiles = (L.d + plan.features - 1) / plan.features;
     const int blocks = static_cast<int>(std::min<int64_t>(n_tiles, max_blocks()));
-    kernel<<<blocks, plan.threads, plan.smem, stream>>>(th, w, L, p, plan.features);
+    kernel<<<blocks, plan.threads, plan.smem, stream>>>(th, w, L, p, plan.features,
+                                                        plan.thread_per_feature);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
