@@ -1,10 +1,11 @@
 // CUDA kernels of lassonet::hier_prox, on the per-feature math of ../hier_prox.h.
 //
-// Fast path (the feature's K values fit in shared memory): a block stages a tile of up to 32 adjacent
-// features x all K rows through shared memory with coalesced row reads (rows of 128 bytes, narrower
-// for large K so that several tiles share an SM), one warp solves a feature
-// with warp-wide sums over its tile column (all passes of the active-set search stay on chip), and
-// the tile goes back to global memory only if some W entry changed. W is read once from DRAM.
+// Fast path (the feature's K values fit in shared memory): a block stages a tile of adjacent
+// features x all K rows through shared memory with coalesced row reads, solves every feature of the
+// tile on chip (all passes of the active-set search read shared memory), and writes the tile back
+// only if some W entry changed: W is read once from DRAM. For K <= 64 a thread solves a feature
+// with the sequential header code (128 features per tile); for larger K a warp solves a feature
+// with warp-wide sums (tile rows of 128 bytes, narrower for large K so that 3 tiles share an SM).
 // General path (any K): one thread per feature runs the sequential header code directly on global
 // memory; adjacent threads own adjacent features, so every pass reads coalesced rows.
 #include <ATen/Dispatch.h>
@@ -68,7 +69,8 @@ template <bool kToShared, typename scalar_t>
 __device__ __forceinline__ void copy_tile(scalar_t* __restrict__ tile, scalar_t* __restrict__ W,
                                           const Layout& L, int64_t j0, int tile_f, int nf) {
   const int stride = tile_f + 1;
-  const int rows_per_step = blockDim.x / tile_f;  // tile_f divides 32, blockDim.x is a warp multiple
+  // tile_f divides 32 (blockDim.x is a multiple of 32) or equals blockDim.x
+  const int rows_per_step = blockDim.x / tile_f;
   const int f = threadIdx.x % tile_f;
   const int64_t k_first = threadIdx.x / tile_f;
   if (f >= nf) return;
@@ -203,27 +205,29 @@ struct TilePlan {
   bool thread_per_feature = false;
 };
 
-// The widest tile (a row of up to kTileBytes) that lets kBlocksPerSM blocks share an SM, so one
-// block's staging overlaps another's solving; else narrower rows, down to one DRAM sector; else
-// none. Threads: about kLoadBatch tile entries each.
+// Small K: a thread per feature. Else the widest tile (a row of up to kTileBytes) that lets
+// kBlocksPerSM blocks share an SM, so one block's staging overlaps another's solving; else narrower
+// rows, down to one DRAM sector; else none (the column kernel). Threads: about kLoadBatch tile
+// entries each.
 TilePlan plan_tile(int64_t K, size_t elem, const cudaDeviceProp& prop) {
   constexpr size_t kBlocksPerSM = 3;
   constexpr size_t kReservedPerBlock = 2048;  // the runtime's per-block reserve and any_changed
   auto bytes = [&](int f) { return static_cast<size_t>(K) * (f + 1) * elem; };
+  TilePlan plan;
+  if (K == 0) return plan;
+  if (K <= kThreadPerFeatureMaxK) {  // a thread per feature, kThreadTile features per block
+    plan.features = plan.threads = kThreadTile;
+    plan.smem = bytes(kThreadTile);
+    plan.thread_per_feature = true;
+    return plan;
+  }
   const int widest = std::min<int>(kMaxTile, static_cast<int>(kTileBytes / elem));
   const int narrowest = std::max<int>(1, static_cast<int>(kMinTileBytes / elem));
   int f = widest;
   while (f > narrowest && kBlocksPerSM * (bytes(f) + kReservedPerBlock) > prop.sharedMemPerMultiprocessor) {
     f /= 2;
   }
-  TilePlan plan;
-  if (K > 0 && K <= kThreadPerFeatureMaxK) {  // a thread per feature, kThreadTile features per block
-    plan.features = plan.threads = kThreadTile;
-    plan.smem = bytes(kThreadTile);
-    plan.thread_per_feature = true;
-    return plan;
-  }
-  if (K == 0 || bytes(f) > prop.sharedMemPerBlockOptin) return plan;
+  if (bytes(f) > prop.sharedMemPerBlockOptin) return plan;
   plan.features = f;
   plan.smem = bytes(f);
   const int64_t warps = (K * f / kLoadBatch + 31) / 32;
