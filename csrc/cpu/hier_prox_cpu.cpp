@@ -51,6 +51,26 @@ inline void prefetch(const T* p) {
 #endif
 }
 
+// A chunk's statistics-pass state as one array per field (structure of arrays), so the per-row
+// loop runs across the C features as vector lanes; load/store move one feature's state to and
+// from the header's ShrunkStats.
+template <int C, typename A>
+struct ChunkStats {
+  A sum_abs[C], sum[C], max[C], run_num[C], run_den[C];
+  int32_t count[C];
+
+  ShrunkStats<A> load(int c) const {
+    ShrunkStats<A> st;
+    st.sum_abs = sum_abs[c], st.sum = sum[c], st.max = max[c], st.count = count[c];
+    st.run_num = run_num[c], st.run_den = run_den[c];
+    return st;
+  }
+  void store(int c, const ShrunkStats<A>& st) {
+    sum_abs[c] = st.sum_abs, sum[c] = st.sum, max[c] = st.max, count[c] = st.count;
+    run_num[c] = st.run_num, run_den[c] = st.run_den;
+  }
+};
+
 // Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
 // features) and whose theta columns start at th + c * th_col. Every pass is a walk down the rows
 // with an inner loop over the C features in registers (vectorised). `next` is the next chunk's
@@ -59,34 +79,27 @@ inline void prefetch(const T* p) {
 template <int C, typename scalar_t, typename A>
 void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                  int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next) {
-  A norm_v[C], sum_abs[C], sum[C], mx[C], run_num[C], run_den[C];
-  int32_t count[C];
+  A norm_v[C];
+  ChunkStats<C, A> stats;
   for (int c = 0; c < C; ++c) {
     norm_v[c] = column_norm<scalar_t, A>(th + c * th_col, th_row, m);
-    const ShrunkStats<A> st = start_stats(norm_v[c] - p.lam);
-    sum_abs[c] = st.sum_abs, sum[c] = st.sum, mx[c] = st.max, count[c] = st.count;
-    run_num[c] = st.run_num, run_den[c] = st.run_den;
+    stats.store(c, start_stats(norm_v[c] - p.lam));
   }
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
     if (next != nullptr) prefetch(next + k * row_stride);
     for_each_feature<C, A>([&](int c) {
-      ShrunkStats<A> st;
-      st.sum_abs = sum_abs[c], st.sum = sum[c], st.max = mx[c], st.count = count[c];
-      st.run_num = run_num[c], st.run_den = run_den[c];
+      ShrunkStats<A> st = stats.load(c);
       accumulate_stats(st, static_cast<A>(row[c]), p.lam_bar, p.M);
-      sum_abs[c] = st.sum_abs, sum[c] = st.sum, mx[c] = st.max, count[c] = st.count;
-      run_num[c] = st.run_num, run_den[c] = st.run_den;
+      stats.store(c, st);
     });
   }
   RadiusSearch<A> search[C];
-  A r[C], base[C], bound[C];
-  int32_t last[C], done[C];
+  A r[C], base[C], bound[C], sum[C];
+  int32_t last[C], done[C], count[C];
   bool searching = false;
   for (int c = 0; c < C; ++c) {
-    ShrunkStats<A> st;
-    st.sum_abs = sum_abs[c], st.sum = sum[c], st.max = mx[c], st.count = count[c];
-    st.run_num = run_num[c], st.run_den = run_den[c];
+    ShrunkStats<A> st = stats.load(c);
     finish_stats(st);
     search[c] = start_search(norm_v[c], st, p);
     r[c] = search[c].sol.r, base[c] = search[c].base, last[c] = search[c].count;
@@ -125,7 +138,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
     apply_theta<scalar_t, A>(th + c * th_col, th_row, m, search[c].sol);
     bound[c] = clip_bound(search[c].sol, p);
     // With lam_bar = 0, entries already within the bound stay as they are.
-    may_change |= !(p.lam_bar == A(0) && mx[c] <= bound[c]);
+    may_change |= !(p.lam_bar == A(0) && stats.max[c] <= bound[c]);
   }
   if (!may_change) return;  // leave the chunk's cache lines clean
   for (int64_t k = 0; k < K; ++k) {
