@@ -23,9 +23,9 @@ def run(theta, W, lam=0.2, M=1.5, lam_bar=0.05):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
-# The tile kernel with a thread per feature (K <= 64), with a warp per feature on rows of 128 bytes
-# (K = 100), narrower rows (K = 1024: 64 bytes; K = 5000: one 32-byte sector), and K = 8000, which
-# fits no tile and takes the general (column) kernel.
+# The tile kernel with a thread per feature (K <= 64), with a warp per feature on its widest rows
+# (K = 100: 128 bytes, 64 for 16-bit types), narrower rows (K = 1024: 64 bytes; K = 5000: one
+# 32-byte sector), and K = 8000, which fits no tile and takes the general (column) kernel.
 @pytest.mark.parametrize(
     "m,K,d", [(1, 16, 1000), (3, 64, 777), (2, 100, 500), (2, 1024, 300), (1, 5000, 70), (1, 8000, 70)]
 )
