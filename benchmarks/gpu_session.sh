@@ -50,17 +50,15 @@ PYTHONPATH=$root timeout "$(limit 200)" python3 -m pytest -q -p no:cacheprovider
   tests/test_estimators.py > "$OUT/pytest_cuda.log" 2>&1
 echo "pytest rc=$?"; tail -n 15 "$OUT/pytest_cuda.log"
 
-step "benchmark: this tree"
-PYTHONPATH=$root timeout "$(limit 120)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
-  --markdown "$OUT/bench_cuda.md" > /tmp/bench_cuda.log 2>&1
-echo "rc=$?"; cat "$OUT/bench_cuda.md" 2>/dev/null || tail -n 5 /tmp/bench_cuda.log
-
-if [ -n "$BASE" ]; then
-  step "benchmark: $BASE"
-  PYTHONPATH=$root/$BASE timeout "$(limit 120)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
-    --markdown "$OUT/bench_cuda_base.md" > /tmp/bench_cuda_base.log 2>&1
-  echo "rc=$?"; cat "$OUT/bench_cuda_base.md" 2>/dev/null || tail -n 5 /tmp/bench_cuda_base.log
-fi
+# bench TREE NAME: the full grid with TREE's build, table to $OUT/NAME.md
+bench() {
+  step "benchmark: $2 (${1#$root/})"
+  PYTHONPATH=$1 timeout "$(limit 120)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
+    --markdown "$OUT/$2.md" > "/tmp/$2.log" 2>&1
+  echo "rc=$?"; cat "$OUT/$2.md" 2>/dev/null || tail -n 5 "/tmp/$2.log"
+}
+bench "$root" bench_cuda
+if [ -n "$BASE" ]; then bench "$root/$BASE" bench_cuda_base; fi
 
 step "benchmark: d = 1e6 (W well beyond the L2), float32"
 for tree in "$root" ${BASE:+"$root/$BASE"}; do
