@@ -5,8 +5,9 @@
 #
 #   OUT=/tmp/gpu BUDGET_S=420 bash benchmarks/gpu_session.sh
 #
-# If BASE names a folder with another source tree of this package (say, main before a kernel
-# change), it is built too and benchmarked side by side: an A/B on the same card in one run.
+# If BASE names folders (space-separated) with other source trees of this package (say, main
+# before a kernel change, or a variant), they are built too and benchmarked side by side: an A/B
+# on the same card in one run.
 set -u
 OUT=${OUT:-/tmp/gpu}
 BUDGET_S=${BUDGET_S:-420}
@@ -34,12 +35,12 @@ nvcc --version | tail -1
 step "build (this tree${BASE:+ and $BASE}, in parallel)"
 (timeout "$(limit 300)" python3 setup.py build_ext --inplace > "$OUT/build.log" 2>&1; echo "rc=$?" >> "$OUT/build.log") &
 builds=$!
-if [ -n "$BASE" ]; then
-  (cd "$BASE" && timeout "$(limit 300)" python3 setup.py build_ext --inplace > "$OUT/build_base.log" 2>&1; echo "rc=$?" >> "$OUT/build_base.log") &
+for base in $BASE; do  # their logs stay here: at most 8 files come back
+  (cd "$base" && timeout "$(limit 300)" python3 setup.py build_ext --inplace > "/tmp/build_$(basename "$base").log" 2>&1; echo "rc=$?" >> "/tmp/build_$(basename "$base").log") &
   builds="$builds $!"
-fi
+done
 wait $builds  # by pid: a bare wait would also wait for the tee above
-for f in "$OUT"/build*.log; do echo "$f: $(tail -n 1 "$f")"; done
+for f in "$OUT"/build.log /tmp/build_*.log; do [ -f "$f" ] && echo "$f: $(tail -n 1 "$f")"; done
 # registers, stack (spills) and shared memory of the float/double kernels
 cuobjdump --dump-resource-usage lassonet_ext/_C*.so 2>&1 | grep -A1 -E "(tile|column)_kernelI(ff|dd)" \
   | grep -oE "(tile|column)_kernelI(ff|dd)|REG:[0-9]+ STACK:[0-9]+ SHARED:[0-9]+" | paste - -
@@ -50,28 +51,31 @@ PYTHONPATH=$root timeout "$(limit 200)" python3 -m pytest -q -p no:cacheprovider
   tests/test_estimators.py > "$OUT/pytest_cuda.log" 2>&1
 echo "pytest rc=$?"; tail -n 15 "$OUT/pytest_cuda.log"
 
-# bench TREE NAME: the full grid with TREE's build, table to $OUT/NAME.md
+# bench TREE NAME: the full grid with TREE's build, table to $OUT/NAME.md (appended)
 bench() {
   step "benchmark: $2 (${1#$root/})"
   PYTHONPATH=$1 timeout "$(limit 120)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
-    --markdown "$OUT/$2.md" > "/tmp/$2.log" 2>&1
-  echo "rc=$?"; cat "$OUT/$2.md" 2>/dev/null || tail -n 5 "/tmp/$2.log"
+    --markdown "/tmp/$2.md" > "/tmp/$2.log" 2>&1
+  echo "rc=$?"; { echo; echo "### ${1#$root/}"; cat "/tmp/$2.md" 2>/dev/null || tail -n 5 "/tmp/$2.log"; } | tee -a "$OUT/$3.md"
 }
-bench "$root" bench_cuda
-if [ -n "$BASE" ]; then bench "$root/$BASE" bench_cuda_base; fi
+bench "$root" this bench_cuda
+for base in $BASE; do bench "$root/$base" "base_$(basename "$base")" bench_cuda_base; done
 
-step "benchmark: d = 1e6 (W well beyond the L2), float32"
-for tree in "$root" ${BASE:+"$root/$BASE"}; do
+step "benchmark: d = 1e6 (W well beyond the L2), float32 and float64"
+for tree in "$root" $(for base in $BASE; do echo "$root/$base"; done); do
   echo "--- $tree"
   PYTHONPATH=$tree timeout "$(limit 60)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
-    --dtypes float32 --ds 1e6 --Ks 16,256,1024 2>&1 | grep -E "^float"
+    --dtypes float32,float64 --ds 1e6 --Ks 16,64,256,1024 2>&1 | grep -E "^float"
 done
 
 step "racecheck and memcheck of the tile and column kernels (small shapes)"
 cat > /tmp/sanitize.py <<'PY'
 import torch, lassonet_ext
+sms = torch.cuda.get_device_properties(0).multi_processor_count
+shapes = [(16, 100), (1024, 40), (8000, 5)]  # a thread, a group, the column kernel per feature
+shapes += [(16, sms * 12 * 128 + 3), (72, sms * 12 * 32 + 3)]  # blocks that do many tiles (2 buffers)
 for dtype in (torch.float32, torch.float64):
-    for K, d in ((16, 100), (1024, 40), (8000, 5)):
+    for K, d in shapes:
         th, W = torch.randn(2, d, dtype=dtype, device="cuda"), torch.randn(K, d, dtype=dtype, device="cuda")
         torch.ops.lassonet.hier_prox(th, W, 0.1, 1.0, 0.01)
 torch.cuda.synchronize()
