@@ -4,12 +4,10 @@
 // features x all K rows through shared memory with coalesced row reads, solves every feature of the
 // tile on chip (all passes of the active-set search read shared memory), and writes the tile back
 // only if some W entry changed: W is read once from DRAM. Staging uses asynchronous copies
-// (cp.async, sm_80+): the whole tile is in flight at once, with no registers holding it. When
-// every block has several tiles to do, the grid is one wave of resident blocks and each block
-// stages its next tile while it solves the current one (two buffers).
+// (cp.async, sm_80+): the whole tile is in flight at once, with no registers holding it.
 // For K <= 64 a thread solves a feature with the sequential header code (128 features per tile);
-// for larger K a group of 8, 16 or 32 lanes solves a feature with group-wide sums (tile rows of 128
-// bytes, narrower for large K so that several tiles share an SM).
+// for larger K a group of 8, 16 or 32 lanes (about K / 32) solves a feature with group-wide sums
+// (tile rows of 128 bytes, narrower for large K so that 3 tiles share an SM).
 // General path (any K): one thread per feature runs the sequential header code directly on global
 // memory; adjacent threads own adjacent features, so every pass reads coalesced rows.
 #include <ATen/Dispatch.h>
@@ -35,7 +33,7 @@ constexpr int kThreadPerFeatureMaxK = 64;  // up to here a thread solves a featu
 constexpr int kThreadTile = 128;           // features (= threads) per block when a thread does
 constexpr int kMaxTileThreads = 256;  // with 3 blocks per SM: at most 85 registers
 constexpr int kMinGroupLanes = 8;     // lanes per feature on the group path: 8, 16 or 32
-constexpr bool kDoubleBuffer = true;  // stage the next tile while solving this one, when it pays
+constexpr int kEntriesPerLane = 32;   // ... enough that each lane has about this many entries
 constexpr int kColumnThreads = 128;
 
 struct Layout {
@@ -221,15 +219,13 @@ __device__ __forceinline__ void solve_tile_by_groups(scalar_t* tile, scalar_t* t
 }
 
 // One block per tile of tile_f adjacent features x all K rows, staged in shared memory; a thread
-// per feature when K is small, else a group of `width` lanes per feature. With buffers == 2 the
-// block stages its next tile (blockIdx.x + gridDim.x, ...) into the other buffer while it solves.
+// per feature when K is small (width 1), else a group of `width` lanes per feature.
 template <typename scalar_t, typename A>
 __global__ void __launch_bounds__(kMaxTileThreads, 3)
     hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __restrict__ W, Layout L,
-                          ProxParams<A> p, int tile_f, int width, int buffers) {
+                          ProxParams<A> p, int tile_f, int width) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  scalar_t* const first = reinterpret_cast<scalar_t*>(smem_raw);  // [buffers][K][tile_f + 1]
-  scalar_t* const second = first + L.K * (tile_f + 1);
+  scalar_t* tile = reinterpret_cast<scalar_t*>(smem_raw);  // [K][tile_f + 1]
   __shared__ int any_changed;
   const int stride = tile_f + 1;
   const int64_t n_tiles = (L.d + tile_f - 1) / tile_f;
@@ -237,20 +233,12 @@ __global__ void __launch_bounds__(kMaxTileThreads, 3)
     return t < n_tiles ? static_cast<int>(L.d - t * tile_f < tile_f ? L.d - t * tile_f : tile_f) : 0;
   };
 
-  int64_t t = blockIdx.x;
-  stage_tile(first, W, L, t * tile_f, tile_f, features_in(t));
-  for (int i = 0; t < n_tiles; t += gridDim.x, ++i) {
-    scalar_t* const tile = (buffers == 2 && (i & 1)) ? second : first;
+  stage_tile(tile, W, L, blockIdx.x * static_cast<int64_t>(tile_f), tile_f, features_in(blockIdx.x));
+  for (int64_t t = blockIdx.x; t < n_tiles; t += gridDim.x) {
     const int64_t j0 = t * tile_f;
     const int nf = features_in(t);
-    const int64_t next = t + gridDim.x;
     if (threadIdx.x == 0) any_changed = 0;
-    if (buffers == 2) {
-      stage_tile(tile == first ? second : first, W, L, next * tile_f, tile_f, features_in(next));
-      async_wait<1>();  // this tile's copies are done; the next tile's may still be in flight
-    } else {
-      async_wait<0>();
-    }
+    async_wait<0>();
     __syncthreads();
 
     if (width == 1) {
@@ -267,8 +255,9 @@ __global__ void __launch_bounds__(kMaxTileThreads, 3)
     __syncthreads();
 
     if (any_changed) copy_tile<false>(tile, W, L, j0, tile_f, nf);
-    __syncthreads();  // the tile is written back before it is staged into again
-    if (buffers == 1) stage_tile(first, W, L, next * tile_f, tile_f, features_in(next));
+    __syncthreads();  // the tile is written back before the next one is staged into it
+    const int64_t next = t + gridDim.x;
+    stage_tile(tile, W, L, next * tile_f, tile_f, features_in(next));
   }
   async_wait<0>();  // nothing left in flight at exit (the last stage is an empty group)
 }
@@ -309,21 +298,19 @@ struct TilePlan {
   int features = 0;  // 0: no tile fits in shared memory, use the column kernel
   int threads = 0;
   int width = 0;     // lanes per feature: 1 (a thread per feature), 8, 16 or 32
-  int buffers = 1;   // tile buffers per block: 2 stage the next tile while this one is solved
   size_t smem = 0;
 };
 
 // Small K: a thread per feature. Else the widest tile (a row of up to kTileBytes) that lets
 // kBlocksPerSM blocks share an SM, so one block's staging overlaps another's solving; else narrower
 // rows, down to one DRAM sector; else none (the column kernel). Threads: about kLoadBatch tile
-// entries each; lanes per feature: a warp when the block's warps cover the tile in one round, else
-// 2 or 4 features per warp (shorter reductions, run side by side).
-TilePlan plan_tile(int64_t K, size_t elem, const cudaDeviceProp& prop, int buffers) {
+// entries each. Lanes per feature: about K / kEntriesPerLane (8 to 32), so that smaller K solve
+// several features per warp side by side instead of one after another with longer reductions.
+TilePlan plan_tile(int64_t K, size_t elem, const cudaDeviceProp& prop) {
   constexpr size_t kBlocksPerSM = 3;
   constexpr size_t kReservedPerBlock = 2048;  // the runtime's per-block reserve and any_changed
-  auto bytes = [&](int f) { return static_cast<size_t>(K) * (f + 1) * elem * buffers; };
+  auto bytes = [&](int f) { return static_cast<size_t>(K) * (f + 1) * elem; };
   TilePlan plan;
-  plan.buffers = buffers;
   if (K == 0) return plan;
   if (K <= kThreadPerFeatureMaxK) {  // a thread per feature, kThreadTile features per block
     if (bytes(kThreadTile) > prop.sharedMemPerBlockOptin) return plan;
@@ -341,51 +328,11 @@ TilePlan plan_tile(int64_t K, size_t elem, const cudaDeviceProp& prop, int buffe
   if (bytes(f) > prop.sharedMemPerBlockOptin) return plan;
   plan.features = f;
   plan.smem = bytes(f);
-  const int64_t warps = std::min<int64_t>(std::max<int64_t>((K * f / kLoadBatch + 31) / 32, 4),
-                                          kMaxTileThreads / 32);
-  plan.threads = 32 * static_cast<int>(warps);
-  int per_warp = 1;
-  while (per_warp < 32 / kMinGroupLanes && warps * per_warp < f) per_warp *= 2;
-  plan.width = 32 / per_warp;
+  const int64_t warps = (K * f / kLoadBatch + 31) / 32;
+  plan.threads = 32 * static_cast<int>(std::min<int64_t>(std::max<int64_t>(warps, 4), kMaxTileThreads / 32));
+  plan.width = kMinGroupLanes;
+  while (plan.width < 32 && plan.width * kEntriesPerLane < K) plan.width *= 2;
   return plan;
-}
-
-// Sets the tile kernel's shared-memory attributes on the current device and returns how many
-// blocks of `plan` fit there at once. Remembers the last few answers: the op runs every
-// optimiser step with the same shapes.
-template <typename Kernel>
-int resident_blocks(Kernel kernel, const TilePlan& plan, const cudaDeviceProp& prop) {
-  struct Entry {
-    int device = -1;
-    const void* kernel = nullptr;
-    int threads = 0;
-    size_t smem = 0;
-    int blocks = 0;
-  };
-  constexpr int kEntries = 8;
-  thread_local Entry seen[kEntries];
-  thread_local int next_slot = 0;
-  const int device = c10::cuda::current_device();
-  const void* fn = reinterpret_cast<const void*>(kernel);
-  for (const Entry& e : seen) {
-    if (e.device == device && e.kernel == fn && e.threads == plan.threads && e.smem == plan.smem) {
-      return e.blocks;
-    }
-  }
-  // Allow every plan (not just this one): a remembered answer skips this step.
-  cudaFuncAttributes attr;
-  C10_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(prop.sharedMemPerBlockOptin - attr.sharedSizeBytes)));
-  // Shared memory over L1: W passes through once, so several tiles per SM pay more than L1.
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                      cudaSharedmemCarveoutMaxShared));
-  int per_sm = 0;
-  C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, plan.threads, plan.smem));
-  seen[next_slot] = Entry{device, fn, plan.threads, plan.smem, per_sm * prop.multiProcessorCount};
-  const int blocks = seen[next_slot].blocks;
-  next_slot = (next_slot + 1) % kEntries;
-  return blocks;
 }
 
 template <typename scalar_t>
@@ -401,28 +348,18 @@ void launch_flat(const ProxLayout& PL, scalar_t* th, scalar_t* w, ProxParams<acc
   L.th_col = PL.th_col;
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
-  auto tiles = [&](const TilePlan& plan) { return (L.d + plan.features - 1) / plan.features; };
 
-  TilePlan plan = plan_tile(L.K, sizeof(scalar_t), *prop, 1);
+  const TilePlan plan = plan_tile(L.K, sizeof(scalar_t), *prop);
   if (plan.features > 0) {
     auto kernel = hier_prox_tile_kernel<scalar_t, A>;
-    int64_t blocks = std::min<int64_t>(tiles(plan), max_blocks());
-    // When every block would do two tiles or more: one wave of resident blocks, each staging its
-    // next tile while it solves the current one (cp.async needs 4- or 8-byte elements).
-    if (kDoubleBuffer && sizeof(scalar_t) >= 4) {
-      const TilePlan two = plan_tile(L.K, sizeof(scalar_t), *prop, 2);
-      const int resident = two.features > 0 ? resident_blocks(kernel, two, *prop) : 0;
-      if (resident > 0 && tiles(two) >= 2 * static_cast<int64_t>(resident)) {
-        plan = two;
-        blocks = resident;
-      }
-    }
-    if (resident_blocks(kernel, plan, *prop) == 0) {
-      TORCH_CHECK(false, "hier_prox (CUDA kernel): a tile of ", plan.features, " features x ", L.K,
-                  " rows does not fit on this GPU; please report this with the GPU's name");
-    }
-    kernel<<<static_cast<int>(blocks), plan.threads, plan.smem, stream>>>(th, w, L, p, plan.features,
-                                                                         plan.width, plan.buffers);
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(plan.smem)));
+    // Shared memory over L1: W passes through once, so several tiles per SM pay more than L1.
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                        cudaSharedmemCarveoutMaxShared));
+    const int64_t n_tiles = (L.d + plan.features - 1) / plan.features;
+    const int blocks = static_cast<int>(std::min<int64_t>(n_tiles, max_blocks()));
+    kernel<<<blocks, plan.threads, plan.smem, stream>>>(th, w, L, p, plan.features, plan.width);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
