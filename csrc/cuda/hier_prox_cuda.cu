@@ -3,11 +3,9 @@
 // Fast path (the feature's K values fit in shared memory): a block stages a tile of adjacent
 // features x all K rows through shared memory with coalesced row reads, solves every feature of the
 // tile on chip (all passes of the active-set search read shared memory), and writes the tile back
-// only if some W entry changed: W is read once from DRAM. Staging uses asynchronous copies
-// (cp.async, sm_80+): the whole tile is in flight at once, with no registers holding it.
-// For K <= 64 a thread solves a feature with the sequential header code (128 features per tile);
-// for larger K a group of 8, 16 or 32 lanes (about K / 32) solves a feature with group-wide sums
-// (tile rows of 128 bytes, narrower for large K so that 3 tiles share an SM).
+// only if some W entry changed: W is read once from DRAM. For K <= 64 a thread solves a feature
+// with the sequential header code (128 features per tile); for larger K a warp solves a feature
+// with warp-wide sums (tile rows of 128 bytes, narrower for large K so that 3 tiles share an SM).
 // General path (any K): one thread per feature runs the sequential header code directly on global
 // memory; adjacent threads own adjacent features, so every pass reads coalesced rows.
 #include <ATen/Dispatch.h>
@@ -25,15 +23,13 @@
 namespace lassonet {
 namespace {
 
-constexpr int kMaxTile = 32;       // features per block at most on the group-per-feature path
+constexpr int kMaxTile = 32;       // features per block at most (one warp solves one feature)
 constexpr int kTileBytes = 128;    // a tile row: one 128-byte line of W, or less for large K
 constexpr int kMinTileBytes = 32;  // ... but at least one 32-byte DRAM sector
-constexpr int kLoadBatch = 8;      // independent loads per thread in flight in register copies
-constexpr int kThreadPerFeatureMaxK = 64;  // up to here a thread solves a feature, else a group
+constexpr int kLoadBatch = 8;      // independent loads per thread in flight while staging a tile
+constexpr int kThreadPerFeatureMaxK = 64;  // up to here a thread solves a feature, else a warp
 constexpr int kThreadTile = 128;           // features (= threads) per block when a thread does
 constexpr int kMaxTileThreads = 256;  // with 3 blocks per SM: at most 85 registers
-constexpr int kMinGroupLanes = 8;     // lanes per feature on the group path: 8, 16 or 32
-constexpr int kEntriesPerLane = 32;   // ... enough that each lane has about this many entries
 constexpr int kColumnThreads = 128;
 
 struct Layout {
@@ -42,17 +38,15 @@ struct Layout {
   int64_t th_row, th_col;  // strides of theta (m, d); th_row unused when m == 1
 };
 
-// Sums, maxima and minima over aligned groups of `width` lanes (a power of two <= 32): xor
-// butterflies stay inside the group, and every lane of it ends with the bitwise-same value.
 template <typename A>
-__device__ __forceinline__ A group_sum(A x, int width) {
-  for (int o = width >> 1; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  return x;
+__device__ __forceinline__ A warp_sum(A x) {
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;  // xor butterfly: every lane ends with the bitwise-same value
 }
 
 template <typename A>
-__device__ __forceinline__ A group_max(A x, int width) {
-  for (int o = width >> 1; o > 0; o >>= 1) {
+__device__ __forceinline__ A warp_max(A x) {
+  for (int o = 16; o > 0; o >>= 1) {
     const A y = __shfl_xor_sync(0xffffffffu, x, o);
     x = y > x ? y : x;
   }
@@ -60,80 +54,40 @@ __device__ __forceinline__ A group_max(A x, int width) {
 }
 
 template <typename A>
-__device__ __forceinline__ A group_min(A x, int width) {
-  for (int o = width >> 1; o > 0; o >>= 1) {
+__device__ __forceinline__ A warp_min(A x) {
+  for (int o = 16; o > 0; o >>= 1) {
     const A y = __shfl_xor_sync(0xffffffffu, x, o);
     x = y < x ? y : x;
   }
   return x;
 }
 
-// Asynchronous global -> shared copy of one 4- or 8-byte element (cp.async, sm_80+; a plain copy
-// on older GPUs), and the commit/wait of the copies a thread has issued.
-template <typename T>
-__device__ __forceinline__ void copy_async(T* shared, const T* global) {
-  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "cp.async copies 4, 8 or 16 bytes");
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(dst), "l"(global),
-               "n"(static_cast<int>(sizeof(T))));
-#else
-  *shared = *global;
-#endif
-}
-
-__device__ __forceinline__ void async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-
-// Waits until at most N of this thread's committed groups of copies are still in flight.
-template <int N>
-__device__ __forceinline__ void async_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-#endif
-}
-
-// Tile geometry: which tile entries thread threadIdx.x moves (feature f of the tile, rows k_first,
-// k_first + rows_per_step, ...; rows are padded by one element so that lanes walking down one
-// column hit distinct banks).
-struct TileWalk {
-  int f, stride, rows_per_step;
-  int64_t k_first;
-  __device__ TileWalk(int tile_f) {
-    // tile_f divides 32 (blockDim.x is a multiple of 32) or equals blockDim.x
-    stride = tile_f + 1;
-    rows_per_step = blockDim.x / tile_f;
-    f = threadIdx.x % tile_f;
-    k_first = threadIdx.x / tile_f;
-  }
-};
-
-// Copies a tile (K rows x nf features) between global and shared memory through registers: each
-// warp moves whole tile rows, kLoadBatch of them per step, so every thread has kLoadBatch
-// independent global accesses in flight. Used for write-back, and for staging 2-byte types
-// (which cp.async cannot copy one by one).
+// Copies a tile (K rows x nf features, row stride `stride` in shared memory) between global and
+// shared memory: each warp moves whole tile rows, kLoadBatch of them per step, so every thread has
+// kLoadBatch independent global loads in flight (DRAM latency is what limits the staging).
 template <bool kToShared, typename scalar_t>
 __device__ __forceinline__ void copy_tile(scalar_t* __restrict__ tile, scalar_t* __restrict__ W,
                                           const Layout& L, int64_t j0, int tile_f, int nf) {
-  const TileWalk t(tile_f);
-  if (t.f >= nf) return;
-  scalar_t* g = W + (j0 + t.f) * L.w_col;
-  for (int64_t k0 = t.k_first; k0 < L.K; k0 += static_cast<int64_t>(t.rows_per_step) * kLoadBatch) {
+  const int stride = tile_f + 1;
+  // tile_f divides 32 (blockDim.x is a multiple of 32) or equals blockDim.x
+  const int rows_per_step = blockDim.x / tile_f;
+  const int f = threadIdx.x % tile_f;
+  const int64_t k_first = threadIdx.x / tile_f;
+  if (f >= nf) return;
+  scalar_t* g = W + (j0 + f) * L.w_col;
+  for (int64_t k0 = k_first; k0 < L.K; k0 += static_cast<int64_t>(rows_per_step) * kLoadBatch) {
     scalar_t v[kLoadBatch];
 #pragma unroll
     for (int u = 0; u < kLoadBatch; ++u) {
-      const int64_t k = k0 + static_cast<int64_t>(u) * t.rows_per_step;
-      if (k < L.K) v[u] = kToShared ? g[k * L.w_row] : tile[k * t.stride + t.f];
+      const int64_t k = k0 + static_cast<int64_t>(u) * rows_per_step;
+      if (k < L.K) v[u] = kToShared ? g[k * L.w_row] : tile[k * stride + f];
     }
 #pragma unroll
     for (int u = 0; u < kLoadBatch; ++u) {
-      const int64_t k = k0 + static_cast<int64_t>(u) * t.rows_per_step;
+      const int64_t k = k0 + static_cast<int64_t>(u) * rows_per_step;
       if (k < L.K) {
         if (kToShared) {
-          tile[k * t.stride + t.f] = v[u];
+          tile[k * stride + f] = v[u];
         } else {
           g[k * L.w_row] = v[u];
         }
@@ -142,124 +96,74 @@ __device__ __forceinline__ void copy_tile(scalar_t* __restrict__ tile, scalar_t*
   }
 }
 
-// Starts staging a tile into shared memory and commits the copies as one group (an empty group
-// when nf == 0, so that every thread's group count stays the same). Call async_wait, then
-// __syncthreads, before reading the tile.
-template <typename scalar_t>
-__device__ __forceinline__ void stage_tile(scalar_t* __restrict__ tile, scalar_t* __restrict__ W,
-                                           const Layout& L, int64_t j0, int tile_f, int nf) {
-  if constexpr (sizeof(scalar_t) >= 4) {
-    const TileWalk t(tile_f);
-    if (t.f < nf) {
-      const scalar_t* g = W + (j0 + t.f) * L.w_col;
-      for (int64_t k = t.k_first; k < L.K; k += t.rows_per_step) {
-        copy_async(tile + k * t.stride + t.f, g + k * L.w_row);
-      }
-    }
-  } else {
-    copy_tile<true>(tile, W, L, j0, tile_f, nf);
-  }
-  async_commit();
-}
-
-// The tile's features solved by groups of `width` lanes (a warp, or 2 or 4 features per warp).
-// Group g of warp w takes features w + n_warps * g (+ a multiple of n_warps * groups per warp), so
-// the groups of a warp read columns n_warps apart: distinct shared-memory banks.
+// One block per tile of tile_f adjacent features x all K rows, staged in shared memory (rows padded
+// by one element: lanes walking down one column hit distinct banks); one warp per feature, or one
+// thread per feature when K is small.
 template <typename scalar_t, typename A>
-__device__ __forceinline__ void solve_tile_by_groups(scalar_t* tile, scalar_t* theta, const Layout& L,
-                                                     ProxParams<A> p, int64_t j0, int tile_f,
-                                                     int nf, int width, int* any_changed) {
+__global__ void __launch_bounds__(kMaxTileThreads, 3)
+    hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __restrict__ W, Layout L,
+                          ProxParams<A> p, int tile_f, bool thread_per_feature) {
+  extern __shared__ unsigned char smem_raw[];
+  scalar_t* tile = reinterpret_cast<scalar_t*>(smem_raw);  // [K][tile_f + 1]
+  __shared__ int any_changed;
   const int stride = tile_f + 1;
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   const int n_warps = blockDim.x >> 5;
-  const int group = lane / width;
-  const int glane = lane & (width - 1);
-  const int per_round = n_warps * (32 / width);
-  for (int f0 = warp; f0 < nf; f0 += per_round) {
-    // Every lane of the warp takes part in every shuffle: a group without a feature this round
-    // shadows its warp's first feature (f0) and writes nothing.
-    const int f_own = f0 + n_warps * group;
-    const bool owner = f_own < nf;
-    const int f = owner ? f_own : f0;
-    scalar_t* col = tile + f;
-    scalar_t* v = theta + (j0 + f) * L.th_col;
-    const A norm_v = column_norm<scalar_t, A>(v, L.th_row, L.m);  // same value on every lane
-    // Per-lane partial statistics over rows glane, glane + width, ..., then group-wide totals. Each
-    // lane's online estimate is a lower bound on r, so their maximum is one too.
-    const Entries<scalar_t> mine =
-        column(col + glane * stride, static_cast<int64_t>(width) * stride, (L.K - glane + width - 1) / width);
-    ShrunkStats<A> st = entries_stats<A>(mine, p.lam_bar, norm_v - p.lam, p.M);
-    st.sum_abs = group_sum(st.sum_abs, width);
-    st.sum = group_sum(st.sum, width);
-    st.count = group_sum(st.count, width);
-    st.max = group_max(st.max, width);
-    st.lower = group_max(st.lower, width);
-    // The groups of a warp may need different numbers of passes: all lanes loop until every group
-    // is done (a finished search's step changes nothing).
-    RadiusSearch<A> q = start_search<A>(norm_v, st, p);
-    while (__any_sync(0xffffffffu, !q.done)) {
-      ActiveSum<A> a = entries_active<A>(mine, p.lam_bar, q.bound(p));
-      a.sum = group_sum(a.sum, width);
-      a.count = group_sum(a.count, width);
-      a.min = group_min(a.min, width);
-      q.step(a, p);
-    }
-    const A bound = clip_bound(q.sol, p);
-    bool changed = false;
-    if (owner) {
-      for (int64_t k = glane; k < L.K; k += width) {
-        changed |= apply_w_entry<scalar_t, A>(col + k * stride, bound, p.lam_bar);
-      }
-    }
-    if (__any_sync(0xffffffffu, changed) && lane == 0) *any_changed = 1;
-    __syncwarp();  // every lane has read theta_j (column_norm) before its group's first lane rewrites it
-    if (owner && glane == 0) apply_theta<scalar_t, A>(v, L.th_row, L.m, q.sol);
-  }
-}
-
-// One block per tile of tile_f adjacent features x all K rows, staged in shared memory; a thread
-// per feature when K is small (width 1), else a group of `width` lanes per feature.
-template <typename scalar_t, typename A>
-__global__ void __launch_bounds__(kMaxTileThreads, 3)
-    hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __restrict__ W, Layout L,
-                          ProxParams<A> p, int tile_f, int width) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  scalar_t* tile = reinterpret_cast<scalar_t*>(smem_raw);  // [K][tile_f + 1]
-  __shared__ int any_changed;
-  const int stride = tile_f + 1;
   const int64_t n_tiles = (L.d + tile_f - 1) / tile_f;
-  auto features_in = [&](int64_t t) {
-    return t < n_tiles ? static_cast<int>(L.d - t * tile_f < tile_f ? L.d - t * tile_f : tile_f) : 0;
-  };
 
-  stage_tile(tile, W, L, blockIdx.x * static_cast<int64_t>(tile_f), tile_f, features_in(blockIdx.x));
   for (int64_t t = blockIdx.x; t < n_tiles; t += gridDim.x) {
     const int64_t j0 = t * tile_f;
-    const int nf = features_in(t);
+    const int nf = static_cast<int>(L.d - j0 < tile_f ? L.d - j0 : tile_f);
     if (threadIdx.x == 0) any_changed = 0;
-    async_wait<0>();
+    copy_tile<true>(tile, W, L, j0, tile_f, nf);
     __syncthreads();
 
-    if (width == 1) {
+    if (thread_per_feature) {
       // Small K: thread f runs the sequential header code on its column of the tile (lanes read
-      // adjacent addresses, no reductions), tile_f == blockDim.x features at once.
+      // adjacent addresses, no warp reductions), tile_f == blockDim.x features at once.
       const int f = threadIdx.x;
       if (f < nf && hier_prox_feature<scalar_t, A>(theta + (j0 + f) * L.th_col, L.th_row, L.m,
                                                     tile + f, stride, L.K, p)) {
         any_changed = 1;
       }
     } else {
-      solve_tile_by_groups<scalar_t, A>(tile, theta, L, p, j0, tile_f, nf, width, &any_changed);
+      for (int f = warp; f < nf; f += n_warps) {
+        scalar_t* col = tile + f;
+        scalar_t* v = theta + (j0 + f) * L.th_col;
+        const A norm_v = column_norm<scalar_t, A>(v, L.th_row, L.m);  // same value on every lane
+        // Per-lane partial statistics over rows lane, lane+32, ..., then warp-wide totals. Each
+        // lane's online estimate is a lower bound on r, so their maximum is one too.
+        const Entries<scalar_t> mine = column(col + lane * stride, 32 * stride, (L.K - lane + 31) / 32);
+        ShrunkStats<A> st = entries_stats<A>(mine, p.lam_bar, norm_v - p.lam, p.M);
+        st.sum_abs = warp_sum(st.sum_abs);
+        st.sum = warp_sum(st.sum);
+        st.count = warp_sum(st.count);
+        st.max = warp_max(st.max);
+        st.lower = warp_max(st.lower);
+        auto active = [&](A bound) {
+          ActiveSum<A> a = entries_active<A>(mine, p.lam_bar, bound);
+          a.sum = warp_sum(a.sum);
+          a.count = warp_sum(a.count);
+          a.min = warp_min(a.min);
+          return a;
+        };
+        const FeatureRadius<A> sol = radius_from_stats<A>(norm_v, st, p, active);
+        const A bound = clip_bound(sol, p);
+        bool changed = false;
+        for (int64_t k = lane; k < L.K; k += 32) {
+          changed |= apply_w_entry<scalar_t, A>(col + k * stride, bound, p.lam_bar);
+        }
+        if (__any_sync(0xffffffffu, changed) && lane == 0) any_changed = 1;
+        __syncwarp();  // every lane has read theta_j (column_norm) before lane 0 rewrites it
+        if (lane == 0) apply_theta<scalar_t, A>(v, L.th_row, L.m, sol);
+      }
     }
     __syncthreads();
 
     if (any_changed) copy_tile<false>(tile, W, L, j0, tile_f, nf);
-    __syncthreads();  // the tile is written back before the next one is staged into it
-    const int64_t next = t + gridDim.x;
-    stage_tile(tile, W, L, next * tile_f, tile_f, features_in(next));
+    __syncthreads();  // the tile is reused by the next iteration
   }
-  async_wait<0>();  // nothing left in flight at exit (the last stage is an empty group)
 }
 
 template <typename scalar_t, typename A>
@@ -297,15 +201,14 @@ int max_blocks() {
 struct TilePlan {
   int features = 0;  // 0: no tile fits in shared memory, use the column kernel
   int threads = 0;
-  int width = 0;     // lanes per feature: 1 (a thread per feature), 8, 16 or 32
   size_t smem = 0;
+  bool thread_per_feature = false;
 };
 
 // Small K: a thread per feature. Else the widest tile (a row of up to kTileBytes) that lets
 // kBlocksPerSM blocks share an SM, so one block's staging overlaps another's solving; else narrower
 // rows, down to one DRAM sector; else none (the column kernel). Threads: about kLoadBatch tile
-// entries each. Lanes per feature: about K / kEntriesPerLane (8 to 32), so that smaller K solve
-// several features per warp side by side instead of one after another with longer reductions.
+// entries each.
 TilePlan plan_tile(int64_t K, size_t elem, const cudaDeviceProp& prop) {
   constexpr size_t kBlocksPerSM = 3;
   constexpr size_t kReservedPerBlock = 2048;  // the runtime's per-block reserve and any_changed
@@ -313,10 +216,11 @@ TilePlan plan_tile(int64_t K, size_t elem, const cudaDeviceProp& prop) {
   TilePlan plan;
   if (K == 0) return plan;
   if (K <= kThreadPerFeatureMaxK) {  // a thread per feature, kThreadTile features per block
+    // (64 KB per block on sm_75 is less than float64's 66 KB at K = 64: the column kernel then)
     if (bytes(kThreadTile) > prop.sharedMemPerBlockOptin) return plan;
     plan.features = plan.threads = kThreadTile;
     plan.smem = bytes(kThreadTile);
-    plan.width = 1;
+    plan.thread_per_feature = true;
     return plan;
   }
   const int widest = std::min<int>(kMaxTile, static_cast<int>(kTileBytes / elem));
@@ -330,8 +234,6 @@ TilePlan plan_tile(int64_t K, size_t elem, const cudaDeviceProp& prop) {
   plan.smem = bytes(f);
   const int64_t warps = (K * f / kLoadBatch + 31) / 32;
   plan.threads = 32 * static_cast<int>(std::min<int64_t>(std::max<int64_t>(warps, 4), kMaxTileThreads / 32));
-  plan.width = kMinGroupLanes;
-  while (plan.width < 32 && plan.width * kEntriesPerLane < K) plan.width *= 2;
   return plan;
 }
 
@@ -359,7 +261,8 @@ void launch_flat(const ProxLayout& PL, scalar_t* th, scalar_t* w, ProxParams<acc
                                         cudaSharedmemCarveoutMaxShared));
     const int64_t n_tiles = (L.d + plan.features - 1) / plan.features;
     const int blocks = static_cast<int>(std::min<int64_t>(n_tiles, max_blocks()));
-    kernel<<<blocks, plan.threads, plan.smem, stream>>>(th, w, L, p, plan.features, plan.width);
+    kernel<<<blocks, plan.threads, plan.smem, stream>>>(th, w, L, p, plan.features,
+                                                        plan.thread_per_feature);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
