@@ -48,7 +48,7 @@ def nvidia_wheel_includes():
 def extensions():
     build_cuda, why = want_cuda()
     print(f"lassonet_ext: building the {'CPU + CUDA' if build_cuda else 'CPU'} op ({why})")
-    sources = ["csrc/ops.cpp", "csrc/python_module.cpp", "csrc/cpu/hier_prox_cpu.cpp"]
+    sources = ["csrc/ops.cpp", "csrc/python_module.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
     # py_limited_api=True: one wheel for every CPython >= 3.9 (cpp_extension sets Py_LIMITED_API).
     # No FP traps or errno: lets the compiler if-convert and vectorise the branch-free passes.
     cxx = ["-O3", "-fno-math-errno", "-fno-trapping-math"]

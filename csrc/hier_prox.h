@@ -28,7 +28,15 @@
 #define LASSONET_HD inline
 #endif
 
+// Each CPU instruction-set build of the kernels (cpu/hier_prox_cpu_avx2.cpp) compiles this header
+// in its own inline namespace: its symbols differ, so the linker can never swap an AVX2 copy of an
+// inline function into the baseline code (which must run on any x86-64).
+#ifndef LASSONET_ISA
+#define LASSONET_ISA isa_default
+#endif
+
 namespace lassonet {
+inline namespace LASSONET_ISA {
 
 // Accumulation type: float for float/half/bfloat16 storage, double for double. The CPU kernel uses
 // the same choice as the CUDA one so that both run identical arithmetic.
@@ -404,4 +412,5 @@ LASSONET_HD bool hier_prox_feature(T* v, int64_t v_stride, int64_t m, T* w, int6
   return hier_prox_entries<A>(column(v, v_stride, m), column(w, w_stride, K), p);
 }
 
+}  // namespace LASSONET_ISA
 }  // namespace lassonet

@@ -3,156 +3,43 @@
 // A column of a row-major (K, d) weight is strided by d, so the kernel works on chunks of adjacent
 // features and walks their rows: every pass over a chunk (statistics, each round of the active-set
 // search, the write) is a loop over rows whose inner loop runs across the chunk's features in
-// registers, reading contiguous memory and vectorising. Each feature still accumulates in index
-// order with the shared per-entry math of hier_prox.h, so results equal the CUDA general path bit
-// for bit and do not depend on the thread count.
+// registers, reading contiguous memory and vectorising (chunk_solver.h). Each feature still
+// accumulates in index order with the shared per-entry math of hier_prox.h, so results equal the
+// CUDA general path bit for bit and do not depend on the thread count or on the instruction set
+// the chunks ran with (baseline or AVX2: no FMA contraction, same operations lane by lane).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
 #include <algorithm>
-#include <limits>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "../hier_prox.h"
 #include "../ops.h"
+#include "chunk_solver.h"
 
 namespace lassonet {
 namespace {
 
-// Features per chunk: one 64-byte cache line of each row, few enough that the chunk's
-// accumulators stay in registers while the loop walks down the K rows.
-template <typename scalar_t>
-constexpr int chunk_width() {
-  return static_cast<int>(64 / sizeof(scalar_t)) < 16 ? static_cast<int>(64 / sizeof(scalar_t)) : 16;
-}
-
-// f(0), ..., f(C - 1): one step of a pass for each feature of a chunk. With float accumulation GCC
-// must not fully unroll this loop: unrolled, it is no longer a loop the vectoriser sees, and the
-// active-set passes ran scalar (3x slower). With double (whose statistics pass does not vectorise)
-// full unrolling is the faster scalar code, so it is left to the compiler there.
-template <int C, typename A, typename F>
-inline void for_each_feature(F&& f) {
-#if defined(__GNUC__) && !defined(__clang__)
-  if constexpr (std::is_same<A, float>::value) {
-#pragma GCC unroll 1
-    for (int c = 0; c < C; ++c) f(c);
-    return;
-  }
-#endif
-  for (int c = 0; c < C; ++c) f(c);
-}
-
-template <typename T>
-inline void prefetch(const T* p) {
-#if defined(__GNUC__)
-  __builtin_prefetch(p, 0, 3);
-#endif
-}
-
-// A chunk's statistics-pass state as one array per field (structure of arrays), so the per-row
-// loop runs across the C features as vector lanes; load/store move one feature's state to and
-// from the header's ShrunkStats.
-template <int C, typename A>
-struct ChunkStats {
-  A sum_abs[C], sum[C], max[C], run_num[C], run_den[C];
-  int32_t count[C];
-
-  ShrunkStats<A> load(int c) const {
-    ShrunkStats<A> st;
-    st.sum_abs = sum_abs[c], st.sum = sum[c], st.max = max[c], st.count = count[c];
-    st.run_num = run_num[c], st.run_den = run_den[c];
-    return st;
-  }
-  void store(int c, const ShrunkStats<A>& st) {
-    sum_abs[c] = st.sum_abs, sum[c] = st.sum, max[c] = st.max, count[c] = st.count;
-    run_num[c] = st.run_num, run_den[c] = st.run_den;
-  }
-};
-
-// Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
-// features) and whose theta columns start at th + c * th_col. Every pass is a walk down the rows
-// with an inner loop over the C features in registers (vectorised). `next` is the next chunk's
-// first row, prefetched during the first pass (rows lie on different pages once K is large, which
-// the hardware prefetcher does not follow).
-template <int C, typename scalar_t, typename A>
-void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
-                 int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next) {
-  A norm_v[C];
-  ChunkStats<C, A> stats;
-  for (int c = 0; c < C; ++c) {
-    norm_v[c] = column_norm<scalar_t, A>(th + c * th_col, th_row, m);
-    stats.store(c, start_stats(norm_v[c] - p.lam));
-  }
-  for (int64_t k = 0; k < K; ++k) {
-    const scalar_t* row = rows + k * row_stride;
-    if (next != nullptr) prefetch(next + k * row_stride);
-    for_each_feature<C, A>([&](int c) {
-      ShrunkStats<A> st = stats.load(c);
-      accumulate_stats(st, static_cast<A>(row[c]), p.lam_bar, p.M);
-      stats.store(c, st);
-    });
-  }
-  RadiusSearch<A> search[C];
-  A r[C], base[C], bound[C], sum[C];
-  int32_t last[C], done[C], count[C];
-  bool searching = false;
-  for (int c = 0; c < C; ++c) {
-    ShrunkStats<A> st = stats.load(c);
-    finish_stats(st);
-    search[c] = start_search(norm_v[c], st, p);
-    r[c] = search[c].sol.r, base[c] = search[c].base, last[c] = search[c].count;
-    done[c] = search[c].done;
-    searching |= !search[c].done;
-  }
-  // Active-set rounds over the whole chunk until every feature is done (finished ones get an
-  // infinite bound; their steps change nothing). The steps run as one vector loop too. The passes
-  // do not track the set's smallest entry (ActiveSum::min; passed as -inf, "unknown"): it would
-  // save the confirming round, but made each round about 1.5x slower here (measured, K >= 64).
-  constexpr A inf = std::numeric_limits<A>::infinity();
-  while (searching) {
-    for_each_feature<C, A>([&](int c) {
-      bound[c] = done[c] != 0 ? inf : p.M * r[c];
-      sum[c] = A(0), count[c] = 0;
-    });
-    for (int64_t k = 0; k < K; ++k) {
-      const scalar_t* row = rows + k * row_stride;
-      for_each_feature<C, A>([&](int c) {
-        ActiveSum<A> a;
-        a.sum = sum[c], a.count = count[c];
-        accumulate_active(a, static_cast<A>(row[c]), p.lam_bar, bound[c]);
-        sum[c] = a.sum, count[c] = a.count;
-      });
-    }
-    int32_t open = 0;
-    for_each_feature<C, A>([&](int c) {
-      search_step(r[c], last[c], done[c], base[c], p.M, sum[c], count[c], -inf);
-      open |= done[c] ^ 1;
-    });
-    searching = open != 0;
-  }
-  for (int c = 0; c < C; ++c) search[c].sol.r = r[c];
-  bool may_change = false;
-  for (int c = 0; c < C; ++c) {
-    apply_theta<scalar_t, A>(th + c * th_col, th_row, m, search[c].sol);
-    bound[c] = clip_bound(search[c].sol, p);
-    // With lam_bar = 0, entries already within the bound stay as they are.
-    may_change |= !(p.lam_bar == A(0) && stats.max[c] <= bound[c]);
-  }
-  if (!may_change) return;  // leave the chunk's cache lines clean
-  for (int64_t k = 0; k < K; ++k) {
-    scalar_t* row = rows + k * row_stride;
-    for_each_feature<C, A>([&](int c) {
-      bool changed = false;
-      row[c] = static_cast<scalar_t>(clipped_entry(static_cast<A>(row[c]), bound[c], p.lam_bar, changed));
-    });
-  }
+// Whether the chunks run their AVX2 copy: where the CPU has it, unless the environment variable
+// LASSONET_CPU_CAPABILITY=default asks for the baseline (like ATen's ATEN_CPU_CAPABILITY; the
+// tests compare the two). Decided once per process.
+bool use_avx2_chunks() {
+  static const bool use = [] {
+    const char* env = std::getenv("LASSONET_CPU_CAPABILITY");
+    return avx2_chunks_available() && !(env != nullptr && std::strcmp(env, "default") == 0);
+  }();
+  return use;
 }
 
 template <typename scalar_t>
-void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, ProxParams<acc_t<scalar_t>> p) {
+void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, double lam, double M,
+                    double lam_bar) {
   using A = acc_t<scalar_t>;
+  const ProxParams<A> p = make_params<A>(lam, M, lam_bar);
   constexpr int C = chunk_width<scalar_t>();
   const int64_t K = L.rows, d = L.d, m = L.m;
   const int64_t w_row = L.rows_stride, w_col = L.w_col, th_row = L.th_row, th_col = L.th_col;
@@ -163,16 +50,23 @@ void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, ProxParams<a
   const int64_t n_chunks = w_col == 1 ? d / C : 0;
   const int64_t n_tasks = n_chunks + (d - n_chunks * C);
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, K * C));
+  const ChunkJob<scalar_t> job{w, w_row, K, th, th_row, th_col, m, n_chunks, lam, M, lam_bar};
   at::parallel_for(0, n_tasks, grain, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      if (t < n_chunks) {
-        const int64_t j0 = t * C;
-        const scalar_t* next = t + 1 < std::min(t1, n_chunks) ? w + j0 + C : nullptr;
-        solve_chunk<C, scalar_t, A>(w + j0, w_row, K, th + j0 * th_col, th_row, th_col, m, p, next);
+    const int64_t chunks_end = std::min(t1, n_chunks);
+    if (t0 < chunks_end) {
+      if constexpr (std::is_same<scalar_t, float>::value || std::is_same<scalar_t, double>::value) {
+        if (use_avx2_chunks()) {
+          solve_chunks_avx2(job, t0, chunks_end);
+        } else {
+          solve_chunks(job, t0, chunks_end);
+        }
       } else {
-        const int64_t j = n_chunks * C + (t - n_chunks);
-        hier_prox_feature<scalar_t, A>(th + j * th_col, th_row, m, w + j * w_col, w_row, K, p);
+        solve_chunks(job, t0, chunks_end);
       }
+    }
+    for (int64_t t = std::max(t0, n_chunks); t < t1; ++t) {
+      const int64_t j = n_chunks * C + (t - n_chunks);
+      hier_prox_feature<scalar_t, A>(th + j * th_col, th_row, m, w + j * w_col, w_row, K, p);
     }
   });
 }
@@ -205,13 +99,13 @@ void hier_prox_cpu(const at::Tensor& theta, const at::Tensor& W, double lam, dou
   if (theta.numel() == 0) return;  // d = 0: nothing to do
   const ProxLayout L = prox_layout(theta, W);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, W.scalar_type(), "hier_prox_cpu", [&] {
-    const auto p = make_params<acc_t<scalar_t>>(lam, M, lam_bar);
     scalar_t* th = theta.data_ptr<scalar_t>();
     scalar_t* w = W.data_ptr<scalar_t>();
     if (L.flat) {
-      hier_prox_flat<scalar_t>(L, th, w, p);
+      hier_prox_flat<scalar_t>(L, th, w, lam, M, lam_bar);
     } else {
-      hier_prox_grouped<scalar_t>(L, th, w, nullptr, nullptr, L.d, p);
+      hier_prox_grouped<scalar_t>(L, th, w, nullptr, nullptr, L.d,
+                                  make_params<acc_t<scalar_t>>(lam, M, lam_bar));
     }
   });
 }

@@ -1,0 +1,181 @@
+// The CPU kernel's chunk solver: passes over C adjacent features at a time, vectorised across
+// them. No torch types, so that it can be compiled once per instruction set
+// (hier_prox_cpu.cpp: baseline x86-64 or any other CPU; hier_prox_cpu_avx2.cpp: AVX2), each copy
+// in its own LASSONET_ISA namespace (see hier_prox.h).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "../hier_prox.h"
+
+namespace lassonet {
+
+// hier_prox_flat's chunks of one call: chunk t holds features t*C .. t*C + C - 1 (C =
+// chunk_width<scalar_t>()), W's rows at w[k * w_row + j] (features adjacent in memory), theta
+// column j at th[j * th_col] with stride th_row (m outputs). lam, M, lam_bar as the op got them.
+template <typename scalar_t>
+struct ChunkJob {
+  scalar_t* w;
+  int64_t w_row, K;
+  scalar_t* th;
+  int64_t th_row, th_col, m;
+  int64_t n_chunks;
+  double lam, M, lam_bar;
+};
+
+// The AVX2 copy of solve_chunks (hier_prox_cpu_avx2.cpp), for float and double. Use it only
+// where avx2_chunks_available() says so: compiled in (GCC or Clang on x86-64) and this CPU has AVX2.
+bool avx2_chunks_available();
+void solve_chunks_avx2(const ChunkJob<float>& job, int64_t t0, int64_t t1);
+void solve_chunks_avx2(const ChunkJob<double>& job, int64_t t0, int64_t t1);
+
+inline namespace LASSONET_ISA {
+
+// Features per chunk: one 64-byte cache line of each row, few enough that the chunk's
+// accumulators stay in registers while the loop walks down the K rows.
+template <typename scalar_t>
+constexpr int chunk_width() {
+  return static_cast<int>(64 / sizeof(scalar_t)) < 16 ? static_cast<int>(64 / sizeof(scalar_t)) : 16;
+}
+
+// f(0), ..., f(C - 1): one step of a pass for each feature of a chunk. With float accumulation GCC
+// must not fully unroll this loop: unrolled, it is no longer a loop the vectoriser sees, and the
+// active-set passes ran scalar (3x slower). With double (whose statistics pass does not vectorise)
+// full unrolling is the faster scalar code, so it is left to the compiler there.
+template <int C, typename A, typename F>
+inline void for_each_feature(F&& f) {
+#if defined(__GNUC__) && !defined(__clang__)
+  if constexpr (std::is_same<A, float>::value) {
+#pragma GCC unroll 1
+    for (int c = 0; c < C; ++c) f(c);
+    return;
+  }
+#endif
+  for (int c = 0; c < C; ++c) f(c);
+}
+
+template <typename T>
+inline void prefetch(const T* p) {
+#if defined(__GNUC__)
+  __builtin_prefetch(p, 0, 3);
+#endif
+}
+
+// A chunk's statistics-pass state as one array per field (structure of arrays), so the per-row
+// loop runs across the C features as vector lanes; load/store move one feature's state to and
+// from the header's ShrunkStats.
+template <int C, typename A>
+struct ChunkStats {
+  A sum_abs[C], sum[C], max[C], run_num[C], run_den[C];
+  int32_t count[C];
+
+  ShrunkStats<A> load(int c) const {
+    ShrunkStats<A> st;
+    st.sum_abs = sum_abs[c], st.sum = sum[c], st.max = max[c], st.count = count[c];
+    st.run_num = run_num[c], st.run_den = run_den[c];
+    return st;
+  }
+  void store(int c, const ShrunkStats<A>& st) {
+    sum_abs[c] = st.sum_abs, sum[c] = st.sum, max[c] = st.max, count[c] = st.count;
+    run_num[c] = st.run_num, run_den[c] = st.run_den;
+  }
+};
+
+// Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
+// features) and whose theta columns start at th + c * th_col. Every pass is a walk down the rows
+// with an inner loop over the C features in registers (vectorised). `next` is the next chunk's
+// first row, prefetched during the first pass (rows lie on different pages once K is large, which
+// the hardware prefetcher does not follow).
+template <int C, typename scalar_t, typename A>
+void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
+                 int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next) {
+  A norm_v[C];
+  ChunkStats<C, A> stats;
+  for (int c = 0; c < C; ++c) {
+    norm_v[c] = column_norm<scalar_t, A>(th + c * th_col, th_row, m);
+    stats.store(c, start_stats(norm_v[c] - p.lam));
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const scalar_t* row = rows + k * row_stride;
+    if (next != nullptr) prefetch(next + k * row_stride);
+    for_each_feature<C, A>([&](int c) {
+      ShrunkStats<A> st = stats.load(c);
+      accumulate_stats(st, static_cast<A>(row[c]), p.lam_bar, p.M);
+      stats.store(c, st);
+    });
+  }
+  RadiusSearch<A> search[C];
+  A r[C], base[C], bound[C], sum[C];
+  int32_t last[C], done[C], count[C];
+  bool searching = false;
+  for (int c = 0; c < C; ++c) {
+    ShrunkStats<A> st = stats.load(c);
+    finish_stats(st);
+    search[c] = start_search(norm_v[c], st, p);
+    r[c] = search[c].sol.r, base[c] = search[c].base, last[c] = search[c].count;
+    done[c] = search[c].done;
+    searching |= !search[c].done;
+  }
+  // Active-set rounds over the whole chunk until every feature is done (finished ones get an
+  // infinite bound; their steps change nothing). The steps run as one vector loop too. The passes
+  // do not track the set's smallest entry (ActiveSum::min; passed as -inf, "unknown"): it would
+  // save the confirming round, but made each round about 1.5x slower here (measured, K >= 64).
+  constexpr A inf = std::numeric_limits<A>::infinity();
+  while (searching) {
+    for_each_feature<C, A>([&](int c) {
+      bound[c] = done[c] != 0 ? inf : p.M * r[c];
+      sum[c] = A(0), count[c] = 0;
+    });
+    for (int64_t k = 0; k < K; ++k) {
+      const scalar_t* row = rows + k * row_stride;
+      for_each_feature<C, A>([&](int c) {
+        ActiveSum<A> a;
+        a.sum = sum[c], a.count = count[c];
+        accumulate_active(a, static_cast<A>(row[c]), p.lam_bar, bound[c]);
+        sum[c] = a.sum, count[c] = a.count;
+      });
+    }
+    int32_t open = 0;
+    for_each_feature<C, A>([&](int c) {
+      search_step(r[c], last[c], done[c], base[c], p.M, sum[c], count[c], -inf);
+      open |= done[c] ^ 1;
+    });
+    searching = open != 0;
+  }
+  for (int c = 0; c < C; ++c) search[c].sol.r = r[c];
+  bool may_change = false;
+  for (int c = 0; c < C; ++c) {
+    apply_theta<scalar_t, A>(th + c * th_col, th_row, m, search[c].sol);
+    bound[c] = clip_bound(search[c].sol, p);
+    // With lam_bar = 0, entries already within the bound stay as they are.
+    may_change |= !(p.lam_bar == A(0) && stats.max[c] <= bound[c]);
+  }
+  if (!may_change) return;  // leave the chunk's cache lines clean
+  for (int64_t k = 0; k < K; ++k) {
+    scalar_t* row = rows + k * row_stride;
+    for_each_feature<C, A>([&](int c) {
+      bool changed = false;
+      row[c] = static_cast<scalar_t>(clipped_entry(static_cast<A>(row[c]), bound[c], p.lam_bar, changed));
+    });
+  }
+}
+
+// Chunks t0 .. t1 - 1 of `job`, one after another (one thread's share), each prefetching the next.
+template <typename scalar_t>
+void solve_chunks(const ChunkJob<scalar_t>& job, int64_t t0, int64_t t1) {
+  using A = acc_t<scalar_t>;
+  constexpr int C = chunk_width<scalar_t>();
+  const ProxParams<A> p = make_params<A>(job.lam, job.M, job.lam_bar);
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t j0 = t * C;
+    const scalar_t* next = t + 1 < t1 ? job.w + j0 + C : nullptr;
+    solve_chunk<C, scalar_t, A>(job.w + j0, job.w_row, job.K, job.th + j0 * job.th_col, job.th_row,
+                                job.th_col, job.m, p, next);
+  }
+}
+
+}  // namespace LASSONET_ISA
+}  // namespace lassonet

@@ -1,0 +1,58 @@
+"""The CPU op's chunks run an AVX2 build where the CPU has AVX2 and the baseline build elsewhere
+(or when LASSONET_CPU_CAPABILITY=default). Both must give the same bits: same operations lane by
+lane, no FMA contraction. Each setting runs in its own process (the choice is made once)."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import lassonet_ext
+
+pytestmark = pytest.mark.skipif(not lassonet_ext.HAS_NATIVE, reason="the native op is not built")
+
+RUN = r"""
+import sys, torch, lassonet_ext
+out = []
+for dtype in (torch.float32, torch.float64):
+    # chunk widths 16 (float32) and 8 (float64); d not a multiple of either; m > 1; lam_bar > 0;
+    # M = 0; huge M; a NaN feature; theta = 0 entering
+    for K, d, m, lam, M, lam_bar in ((16, 1000, 1, 0.1, 1.0, 0.0), (256, 3001, 1, 0.1, 1.0, 0.0),
+                                     (64, 517, 3, 0.3, 2.0, 0.05), (1024, 250, 1, 0.05, 0.5, 0.01),
+                                     (100, 160, 2, 1e-3, 1e3, 0.0), (7, 64, 1, 0.5, 0.0, 0.0)):
+        g = torch.Generator().manual_seed(K + d)
+        theta = torch.randn(m, d, generator=g, dtype=torch.float64).to(dtype)
+        W = (torch.randn(K, d, generator=g, dtype=torch.float64) * 0.3).to(dtype)
+        W[:, 5] = float("nan")
+        theta[:, 9] = 0.0
+        lassonet_ext.hier_prox(theta, W, lam, M, lam_bar)
+        out += [theta, W]
+torch.save(out, sys.argv[1])
+"""
+
+
+def outputs(tmp_path, capability):
+    env = dict(os.environ)
+    env.pop("LASSONET_CPU_CAPABILITY", None)
+    if capability is not None:
+        env["LASSONET_CPU_CAPABILITY"] = capability
+    path = tmp_path / f"{capability}.pt"
+    subprocess.run([sys.executable, "-c", RUN, str(path)], env=env, check=True)
+    return torch.load(path)
+
+
+def has_avx2():
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    return cpuinfo.exists() and " avx2" in cpuinfo.read_text()
+
+
+@pytest.mark.skipif(not has_avx2(), reason="no AVX2 on this CPU: both settings run the baseline build")
+def test_avx2_chunks_equal_the_baseline_bit_for_bit(tmp_path):
+    best, baseline = outputs(tmp_path, None), outputs(tmp_path, "default")
+    assert len(best) == len(baseline) == 24
+    for a, b in zip(best, baseline):
+        assert torch.equal(a.isnan(), b.isnan())
+        assert torch.equal(a.nan_to_num(nan=0.0), b.nan_to_num(nan=0.0))
+    assert any(t.isnan().any() for t in best)  # the NaN feature went through
