@@ -22,7 +22,6 @@ struct ChunkJob {
   int64_t w_row, K;
   scalar_t* th;
   int64_t th_row, th_col, m;
-  int64_t n_chunks;
   double lam, M, lam_bar;
 };
 

@@ -50,7 +50,7 @@ void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, double lam, 
   const int64_t n_chunks = w_col == 1 ? d / C : 0;
   const int64_t n_tasks = n_chunks + (d - n_chunks * C);
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, K * C));
-  const ChunkJob<scalar_t> job{w, w_row, K, th, th_row, th_col, m, n_chunks, lam, M, lam_bar};
+  const ChunkJob<scalar_t> job{w, w_row, K, th, th_row, th_col, m, lam, M, lam_bar};
   at::parallel_for(0, n_tasks, grain, [&](int64_t t0, int64_t t1) {
     const int64_t chunks_end = std::min(t1, n_chunks);
     if (t0 < chunks_end) {
