@@ -20,6 +20,7 @@
 #endif
 
 #define LASSONET_ISA isa_avx2
+#define LASSONET_ROLLED_DOUBLE 1  // 4-double vectors: vectorised loops beat unrolled scalar ones
 #include "chunk_solver.h"
 
 namespace lassonet {
