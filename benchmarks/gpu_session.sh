@@ -71,7 +71,7 @@ done
 step "racecheck and memcheck of the tile and column kernels (small shapes)"
 cat > /tmp/sanitize.py <<'PY'
 import torch, lassonet_ext
-# a thread, a group of 8, 16 and 32 lanes, the column kernel per feature
+# a thread per feature (K <= 64), a warp per feature on wide and narrow tile rows, the column kernel
 for dtype in (torch.float32, torch.float64):
     for K, d in ((16, 100), (72, 100), (300, 50), (1024, 40), (8000, 5)):
         th, W = torch.randn(2, d, dtype=dtype, device="cuda"), torch.randn(K, d, dtype=dtype, device="cuda")

@@ -72,11 +72,14 @@ class LassoNetModel(nn.Module):
             out, h = z[..., :m], z[..., m:]
         else:
             out, h = self.skip(x), first(x)
-        for i, layer in enumerate(self.layers):
-            h = torch.relu(h if i == 0 else layer(h))
-            if self.dropout is not None:
-                h = self.dropout(h)
+        h = self._activate(h)
+        for layer in self.layers[1:]:
+            h = self._activate(layer(h))
         return out + self.head(h)
+
+    def _activate(self, h: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(h)
+        return h if self.dropout is None else self.dropout(h)
 
     def prox_(self, lam: float, lam_bar: float = 0.0) -> None:
         """Apply HIER-PROX to (theta, W) in place with this step's thresholds."""

@@ -42,7 +42,7 @@ def test_cuda_equals_cpu(dtype, m, K, d):
 @pytest.mark.parametrize("K", [16, 100, 256, 1024])
 def test_cuda_equals_cpu_when_blocks_do_several_tiles(dtype, K):
     # The tile kernel's grid stops at 32 blocks per SM; with more tiles, a block stages its next
-    # tile into the buffer it has just written back. Tiles hold 128 features (K <= 64), 32 or 16
+    # tile into the shared memory it has just written back. Tiles hold 128 features (K <= 64), 32 or 16
     # (K = 100, 256: float32, float64) or 16 or 8 (K = 1024); d gives 1.5 tiles per block or more,
     # and is not a multiple of any tile.
     sms = torch.cuda.get_device_properties(0).multi_processor_count

@@ -35,6 +35,16 @@ bool use_avx2_chunks() {
   return use;
 }
 
+// solve_chunks with the AVX2 copy where use_avx2_chunks() allows it (float and double; 16-bit
+// types always run the baseline).
+template <typename scalar_t>
+void solve_chunks_fastest(const ChunkJob<scalar_t>& job, int64_t t0, int64_t t1) {
+  if constexpr (std::is_same<scalar_t, float>::value || std::is_same<scalar_t, double>::value) {
+    if (use_avx2_chunks()) return solve_chunks_avx2(job, t0, t1);
+  }
+  solve_chunks(job, t0, t1);
+}
+
 template <typename scalar_t>
 void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, double lam, double M,
                     double lam_bar) {
@@ -53,17 +63,7 @@ void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, double lam, 
   const ChunkJob<scalar_t> job{w, w_row, K, th, th_row, th_col, m, lam, M, lam_bar};
   at::parallel_for(0, n_tasks, grain, [&](int64_t t0, int64_t t1) {
     const int64_t chunks_end = std::min(t1, n_chunks);
-    if (t0 < chunks_end) {
-      if constexpr (std::is_same<scalar_t, float>::value || std::is_same<scalar_t, double>::value) {
-        if (use_avx2_chunks()) {
-          solve_chunks_avx2(job, t0, chunks_end);
-        } else {
-          solve_chunks(job, t0, chunks_end);
-        }
-      } else {
-        solve_chunks(job, t0, chunks_end);
-      }
-    }
+    if (t0 < chunks_end) solve_chunks_fastest(job, t0, chunks_end);
     for (int64_t t = std::max(t0, n_chunks); t < t1; ++t) {
       const int64_t j = n_chunks * C + (t - n_chunks);
       hier_prox_feature<scalar_t, A>(th + j * th_col, th_row, m, w + j * w_col, w_row, K, p);
