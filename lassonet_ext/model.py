@@ -62,20 +62,72 @@ class LassoNetModel(nn.Module):
     def W(self) -> torch.Tensor:
         return self.layers[0].weight if len(self.layers) else self._no_hidden
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.head is None:
-            return self.skip(x)
-        first, m = self.layers[0], self.theta.shape[0]
-        if x.shape[-1] >= MERGED_FIRST_LAYER_MIN_FEATURES:
-            z = F.linear(x, torch.cat([self.theta, first.weight]),
-                         torch.cat([first.bias.new_zeros(m), first.bias]))
-            out, h = z[..., :m], z[..., m:]
-        else:
-            out, h = self.skip(x), first(x)
+    def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's output. With ``features`` (an index tensor of inputs), ``x`` holds only
+        those columns: the same output when every other feature is out of the model (theta_j and
+        W_j zero), at the cost of the features that are left (the path trainer's active set)."""
+        out, h = self._first_layer(x, features)
+        if h is None:
+            return out
         h = self._activate(h)
         for layer in self.layers[1:]:
             h = self._activate(layer(h))
         return out + self.head(h)
+
+    def _first_layer(self, x, features):
+        """The skip layer's output and the first hidden layer's pre-activation (None without one)."""
+        theta = self.theta
+        if self.head is None:
+            return F.linear(x, _columns(theta, features)), None
+        first, m = self.layers[0], theta.shape[0]
+        if x.shape[-1] >= MERGED_FIRST_LAYER_MIN_FEATURES:
+            weight = _columns(torch.cat([theta, first.weight]), features)
+            z = F.linear(x, weight, torch.cat([first.bias.new_zeros(m), first.bias]))
+            return z[..., :m], z[..., m:]
+        return F.linear(x, _columns(theta, features)), F.linear(x, _columns(first.weight, features), first.bias)
+
+    @torch.no_grad()
+    def forward_backward(self, x: torch.Tensor, y: torch.Tensor, loss,
+                         features: torch.Tensor | None = None) -> torch.Tensor:
+        """``loss(self(x, features), y)``, with every parameter's ``.grad`` set to its gradient.
+
+        By hand, for a model without dropout and a ``loss`` with ``value_and_grad(out, y) ->
+        (value, d value / d out)`` (``lassonet_ext.losses``): the same gradients as autograd (to
+        rounding). On small data autograd's bookkeeping costs as much as the arithmetic; this is
+        the MLP's chain rule in a few matrix products. ``x`` is (n, d), or (n, len(features));
+        the features left out get zero gradients. Returns the loss.
+        """
+        if self.dropout is not None:
+            raise ValueError("forward_backward does not support dropout; use autograd")
+        theta, d = self.theta, self.theta.shape[1]
+        out, pre = self._first_layer(x, features)
+        if pre is None:
+            value, g_out = loss.value_and_grad(out, y)
+            theta.grad = _full_width(g_out.t().mm(x), features, d)
+            return value
+        hidden = [pre.relu_()]  # each hidden layer's output, after its ReLU
+        for layer in self.layers[1:]:
+            hidden.append(F.linear(hidden[-1], layer.weight, layer.bias).relu_())
+        out = torch.addmm(out, hidden[-1], self.head.weight.t()).add_(self.head.bias)
+        value, g_out = loss.value_and_grad(out, y)
+        self.head.weight.grad = g_out.t().mm(hidden[-1])
+        self.head.bias.grad = g_out.sum(0)
+        g = g_out.mm(self.head.weight)
+        for i in range(len(self.layers) - 1, -1, -1):
+            g = g.mul_(hidden[i] > 0)  # through the ReLU
+            layer = self.layers[i]
+            layer.bias.grad = g.sum(0)
+            if i:
+                layer.weight.grad = g.t().mm(hidden[i - 1])
+                g = g.mm(layer.weight)
+        first, m = self.layers[0], theta.shape[0]
+        if x.shape[-1] >= MERGED_FIRST_LAYER_MIN_FEATURES:  # one pass over x for both gradients
+            both = _full_width(torch.cat([g_out, g], 1).t().mm(x), features, d)
+            theta.grad, first.weight.grad = both[:m], both[m:]
+        else:
+            theta.grad = _full_width(g_out.t().mm(x), features, d)
+            first.weight.grad = _full_width(g.t().mm(x), features, d)
+        return value
 
     def _activate(self, h: torch.Tensor) -> torch.Tensor:
         h = torch.relu(h)
@@ -117,3 +169,14 @@ class LassoNetModel(nn.Module):
     def l2_regularisation_skip(self) -> torch.Tensor:
         """Sum of squares of theta (the `gamma_skip` penalty)."""
         return (self.theta ** 2).sum()
+
+
+def _columns(weight: torch.Tensor, features):
+    return weight if features is None else weight.index_select(1, features)
+
+
+def _full_width(grad: torch.Tensor, features, d: int) -> torch.Tensor:
+    """A gradient over ``features``' columns as the (rows, d) gradient, zero elsewhere."""
+    if features is None:
+        return grad
+    return grad.new_zeros(grad.shape[0], d).index_copy_(1, features, grad)

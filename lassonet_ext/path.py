@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .active_set import (START_MARGIN, ActiveSet, entry_scale, entry_thresholds,
+                         first_layer_gradients, live_features)
 from .model import LassoNetModel
 
 __all__ = ["PathItem", "train_path", "lambda_max", "default_optimizers"]
@@ -58,8 +60,7 @@ def lambda_max(model: LassoNetModel, X, y, loss_fn) -> float:
 
     With every theta_j and W_j at zero, a prox-gradient step keeps feature j out iff
     ``||grad_theta_j|| + M ||grad_W_j||_1 <= lambda`` (the prox's death condition; per group with
-    groups), so this is the
-    largest of those values: LassoNet's analogue of glmnet's lambda_max.
+    groups), so this is the largest of those values: LassoNet's analogue of glmnet's lambda_max.
     """
     theta, W = model.theta, model.W
     saved = theta.detach().clone(), W.detach().clone()
@@ -67,13 +68,7 @@ def lambda_max(model: LassoNetModel, X, y, loss_fn) -> float:
         theta.zero_()
         W.zero_()
     try:
-        params = [theta] + ([W] if W.requires_grad else [])
-        grads = torch.autograd.grad(loss_fn(model(X), y), params, allow_unused=True)
-        g_theta = model.group_sum((grads[0] ** 2).sum(dim=0)).sqrt()
-        has_w = len(grads) > 1 and grads[1] is not None
-        # W may be (K, d, ...) (a convolution): feature j's entries are all of W[:, j, ...].
-        g_W = model.group_sum(grads[1].abs().transpose(0, 1).flatten(1).sum(1)) if has_w else 0.0
-        return float((g_theta + model.M * g_W).max())
+        return float(entry_thresholds(model, *first_layer_gradients(model, X, y, loss_fn)).max())
     finally:
         with torch.no_grad():
             theta.copy_(saved[0])
@@ -84,8 +79,16 @@ class _Trainer:
     def __init__(self, model, X, y, X_val, y_val, loss_fn, batch_size, tol, gamma, gamma_skip,
                  lam_bar, generator):
         self.model, self.X, self.y, self.X_val, self.y_val = model, X, y, X_val, y_val
+        self.active = ActiveSet(X, X_val)  # used with a LassoNetModel; see fit()
+        self.use_active_set = isinstance(model, LassoNetModel)
+        self._entry = None  # (weights' versions, entry thresholds)
         self.loss_fn, self.batch_size, self.tol = loss_fn, batch_size, tol
         self.gamma, self.gamma_skip, self.lam_bar, self.generator = gamma, gamma_skip, lam_bar, generator
+        # Gradients by hand (LassoNetModel.forward_backward) where the model and loss allow it:
+        # on small data autograd's bookkeeping costs as much as the arithmetic.
+        self.by_hand = (isinstance(model, LassoNetModel) and model.dropout is None
+                        and hasattr(loss_fn, "value_and_grad")
+                        and all(p.requires_grad for p in model.parameters()))
 
     def smooth_penalty(self):
         """The differentiable penalties (gamma, gamma_skip): they go through the gradient."""
@@ -96,6 +99,27 @@ class _Trainer:
             out = out + self.gamma_skip * m.l2_regularisation_skip()
         return out
 
+    @torch.no_grad()
+    def add_smooth_penalty_grads(self):
+        """What ``smooth_penalty`` adds to the gradients (the by-hand path's share of it)."""
+        m = self.model
+        if self.gamma:
+            for layer in [*m.layers, *([m.head] if m.head is not None else [])]:
+                layer.weight.grad.add_(layer.weight, alpha=2 * self.gamma)
+        if self.gamma_skip:
+            m.theta.grad.add_(m.theta, alpha=2 * self.gamma_skip)
+
+    def step_gradients(self, X, y):
+        """Set every parameter's ``.grad`` to the gradient of the loss + smooth penalties."""
+        if self.by_hand:
+            self.model.forward_backward(X, y, self.loss_fn, self.active.features)
+            self.add_smooth_penalty_grads()
+            return
+        for p in self.model.parameters():
+            p.grad = None
+        # lam's penalty is not smooth: the prox handles it.
+        (self.loss_fn(self.forward(X), y) + self.smooth_penalty()).backward()
+
     def penalty(self, lam):
         return lam * self.model.l1_regularisation() + self.smooth_penalty()
 
@@ -104,31 +128,73 @@ class _Trainer:
         if self.model.dropout is not None and self.model.training != train:
             self.model.train(train)
 
+    def forward(self, X):
+        """The model on X, a matrix with the active set's columns (all of them without one)."""
+        features = self.active.features
+        return self.model(X) if features is None else self.model(X, features)
+
     @torch.no_grad()
     def evaluate(self, lam, X, y):
         self.mode(False)
-        loss = float(self.loss_fn(self.model(X), y))
+        loss = float(self.loss_fn(self.forward(X), y))
         return loss, loss + float(self.penalty(lam))
 
     def state(self):
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def fit(self, lam, optimizer, n_epochs, patience):
-        """Train at lam with early stopping on the validation objective. Returns epochs run."""
+        """Train at lam with early stopping on the validation objective. Returns epochs run.
+
+        With a LassoNetModel trained by SGD, on an active set (``active_set.py``): the features
+        in the model and those at zero whose entry threshold passes ``START_MARGIN`` times the
+        re-entry threshold ``lam * entry_scale(optimizer)``. The others keep theta_j = W_j = 0
+        and get no gradient. After the fit the full-data gradient is checked again: features
+        left out that pass the threshold join, and training goes on within the same budget of
+        ``n_epochs``. So a feature stays out only where zero is stationary for it, as in the
+        prox-gradient method on every feature.
+        """
+        active, scale = self.active, entry_scale(optimizer) if self.use_active_set else None
+        if scale is None:
+            active.restrict(None, self.model, optimizer)
+            return self.fit_active(lam, optimizer, n_epochs, patience)
+        threshold = lam * scale
+        in_play = live_features(self.model)
+        if not bool(in_play.all()):
+            in_play |= self.entry_thresholds() > START_MARGIN * threshold
+        active.restrict(in_play, self.model, optimizer)
+        epochs = self.fit_active(lam, optimizer, n_epochs, patience)
+        while active.mask is not None and epochs < n_epochs:
+            entering = ~active.mask & (self.entry_thresholds() > threshold)
+            if not bool(entering.any()):
+                break
+            active.restrict(active.mask | entering, self.model, optimizer)
+            epochs += self.fit_active(lam, optimizer, n_epochs - epochs, patience)
+        return epochs
+
+    def entry_thresholds(self):
+        """Per feature, the entry thresholds of the full-data gradient at the current weights
+        (cached until the weights change)."""
+        model = self.model
+        key = (model.theta._version, model.W._version)
+        if self._entry is None or self._entry[0] != key:
+            self.mode(False)
+            entry = entry_thresholds(model, *first_layer_gradients(model, self.X, self.y, self.loss_fn),
+                                     self.lam_bar)
+            self._entry = key, entry if model.groups is None else entry[model.group_of]
+        return self._entry[1]
+
+    def fit_active(self, lam, optimizer, n_epochs, patience):
         model, best, stale = self.model, math.inf, 0
         n = self.X.shape[0]
         epoch = 0
         for epoch in range(1, n_epochs + 1):
             self.mode(True)
             for idx in _batches(n, self.batch_size, self.generator):
-                optimizer.zero_grad(set_to_none=True)
-                # lam's penalty is not smooth: the prox below handles it.
-                loss = self.loss_fn(model(self.X[idx]), self.y[idx]) + self.smooth_penalty()
-                loss.backward()
+                self.step_gradients(self.active.X_fit[idx], self.y[idx])
                 optimizer.step()
                 lr = optimizer.param_groups[0]["lr"]
                 model.prox_(lam * lr, self.lam_bar * lr)
-            _, val_obj = self.evaluate(lam, self.X_val, self.y_val)
+            _, val_obj = self.evaluate(lam, self.active.X_val_fit, self.y_val)
             if not math.isfinite(val_obj):
                 raise ValueError(
                     f"the loss became {val_obj} while training at lambda={lam:.4g}: the optimiser "
@@ -144,8 +210,8 @@ class _Trainer:
         return epoch
 
     def item(self, lam, n_iters, keep_state):
-        loss, obj = self.evaluate(lam, self.X, self.y)
-        val_loss, val_obj = self.evaluate(lam, self.X_val, self.y_val)
+        loss, obj = self.evaluate(lam, self.active.X_fit, self.y)
+        val_loss, val_obj = self.evaluate(lam, self.active.X_val_fit, self.y_val)
         return PathItem(
             lambda_=float(lam), selected=self.model.selected_features().cpu().numpy(), loss=loss,
             val_loss=val_loss, objective=obj, val_objective=val_obj, n_iters=n_iters,
@@ -249,12 +315,12 @@ def _fit_with_backtrack(trainer, lam, optimizer, n_epochs, patience, backtrack):
     if not backtrack:
         return trainer.fit(lam, optimizer, n_epochs, patience)
     start_state = trainer.state()
-    start_obj = trainer.evaluate(lam, trainer.X, trainer.y)[1]
+    start_obj = trainer.evaluate(lam, trainer.active.X_fit, trainer.y)[1]
     lrs = [g["lr"] for g in optimizer.param_groups]
     try:
         for _ in range(6):
             epochs = trainer.fit(lam, optimizer, n_epochs, patience)
-            if trainer.evaluate(lam, trainer.X, trainer.y)[1] <= start_obj:
+            if trainer.evaluate(lam, trainer.active.X_fit, trainer.y)[1] <= start_obj:
                 return epochs
             trainer.model.load_state_dict(start_state)
             for g in optimizer.param_groups:

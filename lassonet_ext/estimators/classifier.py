@@ -9,6 +9,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from ..losses import CrossEntropyLoss
 from .base import BaseLassoNet
 
 __all__ = ["LassoNetClassifier"]
@@ -42,8 +43,9 @@ class LassoNetClassifier(ClassifierMixin, BaseLassoNet):
         return y
 
     def _loss_fn(self):
-        weight = self._class_weight.to(self._device())
-        return lambda logits, y: torch.nn.functional.cross_entropy(logits, y, weight=weight)
+        if self.class_weight is None:  # unweighted: the plain mean, one op fewer per step
+            return CrossEntropyLoss()
+        return CrossEntropyLoss(self._class_weight.to(self._device()))
 
     @torch.no_grad()
     def _val_score(self, model, X, y):

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 from sklearn.base import RegressorMixin
 
+from ..losses import MSELoss
 from .base import BaseLassoNet
 
 __all__ = ["LassoNetRegressor"]
@@ -33,7 +34,7 @@ class LassoNetRegressor(RegressorMixin, BaseLassoNet):
         return y2.std(axis=0)
 
     def _loss_fn(self):
-        return torch.nn.functional.mse_loss
+        return MSELoss()
 
     @torch.no_grad()
     def _val_score(self, model, X, y):
