@@ -40,6 +40,9 @@ class MSELoss:
         return F.mse_loss(pred, y)
 
     def value_and_grad(self, pred, y):
+        if pred.shape != y.shape:  # F.mse_loss would broadcast (n, 1) against (n,) to (n, n)
+            raise ValueError(f"MSELoss: prediction shape {tuple(pred.shape)} and target shape "
+                             f"{tuple(y.shape)} differ")
         diff = pred - y
         return diff.square().mean(), diff.mul_(2.0 / diff.numel())
 

@@ -1,0 +1,165 @@
+"""The path trainer's active set (lassonet_ext/active_set.py): the entry threshold is the prox's
+own re-entry condition, SGD's momentum scales it as stated, and training on the active set gives
+the path of training on every feature while computing on fewer."""
+import math
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+
+import lassonet_ext.active_set as active_set_module
+import lassonet_ext.path as path_module
+from lassonet_ext import LassoNetRegressor, hier_prox, hier_prox_group, train_path
+from lassonet_ext.active_set import entry_scale, entry_thresholds
+from lassonet_ext.losses import MSELoss
+from lassonet_ext.model import LassoNetModel
+
+torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.parametrize("lam_bar", [0.0, 0.3])
+@pytest.mark.parametrize("groups", [None, [[0, 3], [1], [2, 4, 5]]])
+def test_entry_threshold_is_where_one_prox_step_from_zero_stays_at_zero(lam_bar, groups):
+    g = torch.Generator().manual_seed(0)
+    d, m, K, M, lr = 6, 2, 5, 1.5, 0.1
+    model = LassoNetModel(d, (K,), m, M=M, groups=groups).double()
+    g_theta = torch.randn(m, d, generator=g, dtype=torch.float64)
+    g_W = torch.randn(K, d, generator=g, dtype=torch.float64)
+    thresholds = entry_thresholds(model, g_theta, g_W, lam_bar)
+    per_feature = thresholds if groups is None else thresholds[model.group_of]
+    for j in range(d):
+        for factor, stays_out in ((1 + 1e-9, True), (1 - 1e-6, False)):
+            lam = float(per_feature[j]) * factor
+            theta, W = -lr * g_theta.clone(), -lr * g_W.clone()
+            if groups is None:
+                hier_prox(theta, W, lam * lr, M, lam_bar * lr)
+            else:
+                hier_prox_group(theta, W, model.group_ptr, model.group_features, lam * lr, M, lam_bar * lr)
+            assert bool((theta[:, j] == 0).all()) == stays_out, (j, factor)
+
+
+@pytest.mark.parametrize("momentum, dampening, nesterov", [(0.0, 0.0, False), (0.9, 0.0, False),
+                                                           (0.9, 0.5, False), (0.5, 0.0, True)])
+def test_entry_scale_is_where_sgd_keeps_a_feature_at_zero(momentum, dampening, nesterov):
+    # One feature at zero under a constant gradient: SGD + prox keeps it there for good iff its
+    # entry threshold is at most lam * entry_scale (the momentum buffer's fixed point).
+    g = torch.Generator().manual_seed(1)
+    g_theta, g_W = torch.randn(2, 1, generator=g, dtype=torch.float64), torch.randn(3, 1, generator=g, dtype=torch.float64)
+    model = LassoNetModel(1, (3,), 2, M=2.0).double()
+    threshold = float(entry_thresholds(model, g_theta, g_W)[0])
+    lr = 0.05
+    for factor, stays_out in ((1.01, True), (0.99, False)):
+        theta = torch.zeros(2, 1, dtype=torch.float64, requires_grad=True)
+        W = torch.zeros(3, 1, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.SGD([theta, W], lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov)
+        lam = threshold / entry_scale(opt) * factor
+        for _ in range(500):
+            theta.grad, W.grad = g_theta.clone(), g_W.clone()
+            opt.step()
+            hier_prox(theta, W, lam * lr, 2.0)
+            if theta.detach().abs().sum() > 0:
+                break
+        assert bool((theta == 0).all()) == stays_out, factor
+
+
+def test_entry_scale_is_none_where_no_rule_is_known():
+    p = [torch.zeros(2, requires_grad=True)]
+    assert entry_scale(torch.optim.Adam(p)) is None
+    assert entry_scale(torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=1.0)) is None
+
+
+def data(n=300, d=20, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    y = 2 * X[:, 0] - np.tanh(2 * X[:, 1]) + X[:, 2] ** 2 / 2 + 0.1 * rng.standard_normal(n)
+    return X, y.astype(np.float32)
+
+
+FAST = dict(hidden_dims=(8,), n_iters=(200, 40), patience=(20, 5), path_multiplier=1.1, random_state=0)
+
+
+def test_the_active_set_gives_the_same_path_on_fewer_columns(monkeypatch):
+    X, y = data()
+    columns = []
+    forward_backward = LassoNetModel.forward_backward
+
+    def counting(self, x, *args, **kwargs):
+        columns.append(x.shape[1])
+        return forward_backward(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(LassoNetModel, "forward_backward", counting)
+    with_set = LassoNetRegressor(**FAST).fit(X, y)
+    used = list(columns)
+    monkeypatch.setattr(path_module, "entry_scale", lambda optimizer: None)  # every feature, always
+    columns.clear()
+    without = LassoNetRegressor(**FAST).fit(X, y)
+    assert set(columns) == {X.shape[1]}
+    # the work falls: after the dense fit, most steps compute on a fraction of the columns
+    assert min(used) < 5 and np.mean(used) < 0.7 * X.shape[1], np.mean(used)
+    # and the path is the same one
+    k_with = [it.n_selected for it in with_set.path_]
+    k_without = [it.n_selected for it in without.path_]
+    assert [it.lambda_ for it in with_set.path_][:len(k_without)] == pytest.approx(
+        [it.lambda_ for it in without.path_][:len(k_with)], rel=1e-6)
+    assert np.abs(np.subtract(k_with[:len(k_without)], k_without[:len(k_with)])).max() <= 1
+    assert list(np.argsort(-with_set.feature_importances_)[:3]) == list(np.argsort(-without.feature_importances_)[:3])
+    assert set(np.argsort(-with_set.feature_importances_)[:3]) == {0, 1, 2}
+
+
+def test_a_feature_left_out_that_should_enter_is_brought_back(monkeypatch):
+    X, y = (torch.as_tensor(a) for a in data(d=8))
+    y = y[:, None]
+    torch.manual_seed(0)
+    model = LassoNetModel(8, (8,), 1, M=10.0)
+    sgd = []
+
+    def make_sgd(params):
+        opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+        if sgd:  # the path's optimiser: feature 7 carries a large momentum from "earlier steps"
+            for p in (model.theta, model.W):
+                opt.state[p]["momentum_buffer"] = torch.zeros_like(p)
+                opt.state[p]["momentum_buffer"][:, 7] = 50.0
+        sgd.append(opt)
+        return opt
+
+    optim = (partial(torch.optim.Adam, lr=1e-2), make_sgd)
+    train_path(model, X[:240], y[:240], X[240:], y[240:], MSELoss(), lambda_seq=[], n_iters=(300, 50),
+               patience=(300, 50), optim=optim)
+    with torch.no_grad():  # feature 0 (y's strongest) and 7 (noise) knocked out of the model
+        model.theta[:, [0, 7]] = 0
+        model.W[:, [0, 7]] = 0
+    # Nothing joins at the start: only the check after the fit can bring feature 0 back.
+    monkeypatch.setattr(path_module, "START_MARGIN", math.inf)
+    path = train_path(model, X[:240], y[:240], X[240:], y[240:], MSELoss(), lambda_seq=[40.0],
+                      n_iters=(300, 400), patience=(300, 5), optim=optim, skip_dense=True)
+    assert path[-1].selected[0], "the check after the fit must bring feature 0 back"
+    # Feature 7 is noise (entry threshold 2.2 at the start, below lambda * 0.1 = 4): left out,
+    # at exact zero; its momentum was cleared when it left the set, or it would have moved.
+    assert not path[-1].selected[7]
+    assert torch.count_nonzero(model.W[:, 7]) == 0
+    state = sgd[-1].state
+    assert torch.count_nonzero(state[model.theta]["momentum_buffer"][:, 7]) == 0
+    assert torch.count_nonzero(state[model.W]["momentum_buffer"][:, 7]) == 0
+
+
+def test_start_margin_is_documented_value():
+    assert 0 < active_set_module.START_MARGIN <= 1
+
+
+def test_features_left_out_stay_out_of_the_model_and_its_losses():
+    # Each path point's losses are computed on the active set's columns; they must equal the
+    # full model's on every column, so nothing outside the set may move (its momentum is cleared).
+    X, y = (torch.as_tensor(a) for a in data(d=12, seed=2))
+    y = y[:, None]
+    torch.manual_seed(0)
+    model = LassoNetModel(12, (8,), 1, M=10.0)
+    path = train_path(model, X[:240], y[:240], X[240:], y[240:], MSELoss(), n_iters=(200, 30),
+                      patience=(20, 5), path_multiplier=1.1)
+    assert path[-1].n_selected == 0 and len(path) > 10
+    full = LassoNetModel(12, (8,), 1, M=10.0)
+    for item in path:
+        full.load_state_dict(item.state_dict)
+        with torch.no_grad():
+            loss = float(MSELoss()(full(X[:240]), y[:240]))
+        assert loss == pytest.approx(item.loss, rel=1e-5, abs=1e-7), item.lambda_

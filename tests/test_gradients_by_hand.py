@@ -1,0 +1,115 @@
+"""The trainer's autograd-free step: closed-form loss gradients and LassoNetModel.forward_backward
+must give autograd's gradients, with and without an active set of features."""
+import pytest
+import torch
+
+from lassonet_ext.losses import CrossEntropyLoss, MSELoss
+from lassonet_ext.model import MERGED_FIRST_LAYER_MIN_FEATURES, LassoNetModel
+
+F64 = dict(rtol=1e-10, atol=1e-12)
+
+
+def autograd_value_and_grad(loss, out, y):
+    out = out.detach().clone().requires_grad_(True)
+    value = loss(out, y)
+    value.backward()
+    return value.detach(), out.grad
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_gradient_is_autograds(device, weighted):
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(40, 5, generator=g, dtype=torch.float64)).to(device)
+    y = torch.randint(0, 5, (40,), generator=g).to(device)
+    weight = torch.rand(5, generator=g, dtype=torch.float64).to(device) + 0.1 if weighted else None
+    loss = CrossEntropyLoss(weight)
+    value, grad = loss.value_and_grad(logits.clone(), y)
+    ref_value, ref_grad = autograd_value_and_grad(loss, logits, y)
+    torch.testing.assert_close(value, ref_value, **F64)
+    torch.testing.assert_close(grad, ref_grad, **F64)
+    torch.testing.assert_close(ref_value, torch.nn.functional.cross_entropy(logits, y, weight=weight), **F64)
+
+
+def test_mse_gradient_is_autograds(device):
+    g = torch.Generator().manual_seed(1)
+    pred = torch.randn(30, 3, generator=g, dtype=torch.float64).to(device)
+    y = torch.randn(30, 3, generator=g, dtype=torch.float64).to(device)
+    value, grad = MSELoss().value_and_grad(pred.clone(), y)
+    ref_value, ref_grad = autograd_value_and_grad(MSELoss(), pred, y)
+    torch.testing.assert_close(value, ref_value, **F64)
+    torch.testing.assert_close(grad, ref_grad, **F64)
+
+
+def test_mse_rejects_shapes_that_would_broadcast():
+    with pytest.raises(ValueError, match="shape"):
+        MSELoss().value_and_grad(torch.zeros(4, 1), torch.zeros(4))
+
+
+def grads_by_autograd(model, x, y, loss):
+    model.zero_grad(set_to_none=True)
+    value = loss(model(x), y)
+    value.backward()
+    return value.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+def grads_by_hand(model, x, y, loss, features=None):
+    model.zero_grad(set_to_none=True)
+    value = model.forward_backward(x if features is None else x[:, features], y, loss, features)
+    return value, {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("d", [7, MERGED_FIRST_LAYER_MIN_FEATURES + 5])  # separate and merged first layer
+@pytest.mark.parametrize("hidden_dims", [(), (6,), (6, 4)])
+@pytest.mark.parametrize("task", ["regression", "classification"])
+@pytest.mark.parametrize("with_active_set", [False, True])
+def test_forward_backward_gives_autograds_gradients(device, d, hidden_dims, task, with_active_set):
+    torch.manual_seed(d + len(hidden_dims))
+    n_outputs = 3
+    model = LassoNetModel(d, hidden_dims, n_outputs, M=2.0).double().to(device)
+    x = torch.randn(50, d, dtype=torch.float64, device=device)
+    if task == "regression":
+        y, loss = torch.randn(50, n_outputs, dtype=torch.float64, device=device), MSELoss()
+    else:
+        y = torch.randint(0, n_outputs, (50,), device=device)
+        loss = CrossEntropyLoss(torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64, device=device))
+    features = None
+    if with_active_set:  # the features outside the set are out of the model: zero weights
+        keep = torch.zeros(d, dtype=torch.bool, device=device)
+        keep[::2] = True
+        with torch.no_grad():
+            model.theta[:, ~keep] = 0
+            model.W[:, ~keep] = 0
+        features = keep.nonzero().squeeze(1)
+    value, grads = grads_by_hand(model, x, y, loss, features)
+    ref_value, ref_grads = grads_by_autograd(model, x, y, loss)
+    torch.testing.assert_close(value, ref_value, **F64)
+    assert grads.keys() == ref_grads.keys()
+    for name, grad in grads.items():
+        expected = ref_grads[name]
+        if features is not None and name in ("skip.weight", "layers.0.weight"):
+            # features left out get no gradient (the active set); the others get autograd's
+            out = torch.ones(d, dtype=torch.bool, device=device)
+            out[features] = False
+            assert torch.count_nonzero(grad[:, out]) == 0, name
+            grad, expected = grad[:, features], expected[:, features]
+        torch.testing.assert_close(grad, expected, **F64, msg=name)
+
+
+def test_forward_on_an_active_set_is_the_full_forward(device):
+    torch.manual_seed(3)
+    for d in (9, MERGED_FIRST_LAYER_MIN_FEATURES + 1):
+        model = LassoNetModel(d, (5,), 2).double().to(device)
+        features = torch.tensor([0, 3, d - 1], device=device)
+        with torch.no_grad():
+            keep = torch.zeros(d, dtype=torch.bool, device=device)
+            keep[features] = True
+            model.theta[:, ~keep] = 0
+            model.W[:, ~keep] = 0
+        x = torch.randn(11, d, dtype=torch.float64, device=device)
+        torch.testing.assert_close(model(x[:, features], features), model(x), **F64)
+
+
+def test_forward_backward_refuses_dropout():
+    model = LassoNetModel(4, (3,), 1, dropout=0.5)
+    with pytest.raises(ValueError, match="dropout"):
+        model.forward_backward(torch.randn(5, 4), torch.randn(5, 1), MSELoss())
