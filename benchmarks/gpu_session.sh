@@ -48,8 +48,13 @@ cuobjdump --dump-resource-usage lassonet_ext/_C*.so 2>&1 | grep -A1 -E "(tile|co
 step "CUDA tests (every test id with cuda in it)"
 PYTHONPATH=$root timeout "$(limit 200)" python3 -m pytest -q -p no:cacheprovider -k cuda \
   tests/test_prox_cuda.py tests/test_prox_correctness.py tests/test_prox_api.py tests/test_prox_groups.py \
-  tests/test_estimators.py > "$OUT/pytest_cuda.log" 2>&1
+  tests/test_estimators.py tests/test_gradients_by_hand.py > "$OUT/pytest_cuda.log" 2>&1
 echo "pytest rc=$?"; tail -n 15 "$OUT/pytest_cuda.log"
+
+step "the main job on the GPU: lassonet-ext select --device cuda (bundled Mice Protein data)"
+PYTHONPATH=$root timeout "$(limit 90)" python3 -m lassonet_ext select --device cuda --quiet --out /tmp/select_cuda \
+  > /tmp/select_cuda.log 2>&1
+echo "rc=$?"; grep -iE "device|best|wall|took|seconds| s$" /tmp/select_cuda.log | head -n 8; tail -n 4 /tmp/select_cuda.log
 
 # bench TREE NAME: the full grid with TREE's build, table to $OUT/NAME.md (appended)
 bench() {
