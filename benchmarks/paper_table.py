@@ -92,7 +92,8 @@ def lassonet_features(X_tr, y_tr, seed, args):
     est = lassonet_ext.LassoNetClassifier(hidden_dims=(hidden_units(args, X_tr.shape[1]),), M=args.M,
                                           path_multiplier=args.path_multiplier,
                                           batch_size=args.batch_size,
-                                          n_iters=(1000, args.path_epochs), random_state=seed)
+                                          n_iters=(1000, args.path_epochs), random_state=seed,
+                                          standardize=not args.no_standardize)
     path = est.path(X_tr, y_tr, return_state_dicts=True)
     if args.selection == "first":
         # The first path point with at most K features (experiments/run.py of the lassonet repo).
@@ -150,6 +151,8 @@ def main():
     p.add_argument("--M", type=float, default=10.0)
     p.add_argument("--path-multiplier", type=float, default=1.05)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-standardize", action="store_true",
+                   help="train the path on the inputs as loaded (pixels / 255), as the paper's code does")
     p.add_argument("--no-figure", action="store_true")
     p.add_argument("--lassonet", action="store_true", help="also run lassonet 0.0.21 (if installed)")
     p.add_argument("--out", default=str(HERE / "RESULTS_paper.md"))
@@ -216,13 +219,14 @@ def write(rows, args):
     lines += [
         "",
         "Settings: LassoNetClassifier(hidden_dims=({},), M={}, path_multiplier={}, batch_size={}), "
-        "epochs: 1000 dense, at most {} per lambda, patience 100 / 10; inputs standardised inside "
-        "the estimator; the features are {}; downstream "
+        "epochs: 1000 dense, at most {} per lambda, patience 100 / 10; inputs {}; the features are "
+        "{}; downstream "
         "ExtraTreesClassifier(n_estimators=200) and MLPClassifier(hidden_layer_sizes=(64,), "
         "early_stopping=True) on those features. Splits: MNIST and Fashion-MNIST 4000 train / "
         "6000 test of the 10k test set; ISOLET isolet1-4 / isolet5; COIL-20 and Mice Protein "
         "80/20 (seeded shuffles).".format(
             args.hidden, args.M, args.path_multiplier, args.batch_size, args.path_epochs,
+            "as loaded (standardize=False)" if args.no_standardize else "standardised inside the estimator",
             "the 50 that leave the path last" if args.selection == "last"
             else "those of the first path point with at most 50"),
     ]
