@@ -249,11 +249,13 @@ def train_path(
     lambda goes ``lambda_start, lambda_start * path_multiplier, ...`` unless ``lambda_seq`` is given.
     ``lambda_start="auto"`` starts at ``1e-3 * lambda_max`` (see :func:`lambda_max`) and, until the
     first feature leaves, squares the multiplier after every step that changed nothing (capped at
-    1.25, so the first removals are not overshot), so few steps are spent where nothing happens; from the first removal on, the path uses
-    ``path_multiplier``. Each lambda warm-starts from the previous solution and trains for at most
-    ``n_iters[1]`` epochs with early stopping (``patience[1]`` epochs without the validation
-    objective dropping below ``tol`` times its best). The prox runs after every optimiser step with
-    thresholds ``lam * lr`` and ``lam_bar * lr``. With ``backtrack=True`` a step whose objective
+    1.25, so the first removals are not overshot), so few steps are spent where nothing happens;
+    from the first removal on, the path uses ``path_multiplier``. Each lambda warm-starts from the
+    previous solution and trains for at most ``n_iters[1]`` epochs with early stopping
+    (``patience[1]`` epochs without the validation objective dropping below ``tol`` times its
+    best). The prox runs after every optimiser step with thresholds ``lam * lr`` and
+    ``lam_bar * lr``. With a LassoNetModel and an SGD path optimiser, each fit computes only on
+    the features in play (``active_set.py``; see ``_Trainer.fit``). With ``backtrack=True`` a step whose objective
     ends above its starting objective is redone from the start with half the learning rate (up to
     5 times). ``skip_dense=True`` continues from the model as it is (warm start).
     """
