@@ -157,3 +157,23 @@ def test_features_left_out_stay_out_of_the_model_and_its_losses():
         with torch.no_grad():
             loss = float(MSELoss()(full(X[:240]), y[:240]))
         assert loss == pytest.approx(item.loss, rel=1e-5, abs=1e-7), item.lambda_
+
+
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_backtracking_never_ends_a_lambda_above_its_starting_objective(batch_size):
+    # backtrack=True redoes a lambda with half the learning rate while its training objective
+    # ends above where it started (the previous point's weights at the new lambda). A large
+    # learning rate makes that happen; the check must see the model on the active set's columns.
+    X, y = (torch.as_tensor(a) for a in data(d=12, seed=3))
+    y = y[:, None]
+    torch.manual_seed(0)
+    model = LassoNetModel(12, (8,), 1, M=10.0)
+    optim = (partial(torch.optim.Adam, lr=1e-2), partial(torch.optim.SGD, lr=0.05, momentum=0.9))
+    path = train_path(model, X[:240], y[:240], X[240:], y[240:], MSELoss(), n_iters=(200, 20),
+                      patience=(20, 3), path_multiplier=1.2, optim=optim, backtrack=True,
+                      batch_size=batch_size, generator=torch.Generator().manual_seed(0))
+    assert path[-1].n_selected == 0 and len(path) > 5
+    for before, item in zip(path[:-1], path[1:]):
+        l1_before = float(before.state_dict["skip.weight"].norm(dim=0).sum())
+        start = before.loss + item.lambda_ * l1_before
+        assert item.objective <= start * (1 + 1e-5) + 1e-7, item.lambda_
