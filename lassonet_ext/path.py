@@ -79,14 +79,17 @@ class _Trainer:
     def __init__(self, model, X, y, X_val, y_val, loss_fn, batch_size, tol, gamma, gamma_skip,
                  lam_bar, generator):
         self.model, self.X, self.y, self.X_val, self.y_val = model, X, y, X_val, y_val
-        self.active = ActiveSet(X, X_val)  # used with a LassoNetModel; see fit()
-        self.use_active_set = isinstance(model, LassoNetModel)
+        # A LassoNetModel's own forward (a subclass may redefine it) is what the active set and
+        # the by-hand gradients below assume.
+        plain = isinstance(model, LassoNetModel) and type(model).forward is LassoNetModel.forward
+        self.active = ActiveSet(X, X_val)  # see fit()
+        self.use_active_set = plain
         self._entry = None  # (weights' versions, entry thresholds)
         self.loss_fn, self.batch_size, self.tol = loss_fn, batch_size, tol
         self.gamma, self.gamma_skip, self.lam_bar, self.generator = gamma, gamma_skip, lam_bar, generator
         # Gradients by hand (LassoNetModel.forward_backward) where the model and loss allow it:
         # on small data autograd's bookkeeping costs as much as the arithmetic.
-        self.by_hand = (isinstance(model, LassoNetModel) and model.dropout is None
+        self.by_hand = (plain and model.dropout is None
                         and hasattr(loss_fn, "value_and_grad")
                         and all(p.requires_grad for p in model.parameters()))
 

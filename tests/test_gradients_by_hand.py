@@ -113,3 +113,25 @@ def test_forward_backward_refuses_dropout():
     model = LassoNetModel(4, (3,), 1, dropout=0.5)
     with pytest.raises(ValueError, match="dropout"):
         model.forward_backward(torch.randn(5, 4), torch.randn(5, 1), MSELoss())
+
+
+def test_a_subclass_with_its_own_forward_trains_by_autograd():
+    # The trainer's shortcuts (by-hand gradients, active set) assume LassoNetModel.forward; a
+    # subclass that changes the function must be trained on the function it defines.
+    from lassonet_ext.path import _Trainer
+
+    class Doubled(LassoNetModel):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    torch.manual_seed(0)
+    x, y = torch.randn(30, 5), torch.randn(30, 1)
+    model = Doubled(5, (4,), 1)
+    trainer = _Trainer(model, x, y, x, y, MSELoss(), None, 0.99, 0.0, 0.0, 0.0, None)
+    assert not trainer.by_hand and not trainer.use_active_set
+    trainer.step_gradients(x, y)
+    got = {name: p.grad.clone() for name, p in model.named_parameters()}
+    _, expected = grads_by_autograd(model, x, y, MSELoss())
+    for name in got:
+        torch.testing.assert_close(got[name], expected[name], msg=name)
+    assert _Trainer(LassoNetModel(5, (4,), 1), x, y, x, y, MSELoss(), None, 0.99, 0.0, 0.0, 0.0, None).by_hand
