@@ -82,14 +82,16 @@ class ActiveSet:
         """Compute on the features in ``mask`` (None, or all True: every feature) from now on."""
         if mask is not None and bool(mask.all()):
             mask = None
-        if mask is None or self.mask is None or not torch.equal(mask, self.mask):
-            self.mask = mask
-            self.features = None if mask is None else mask.nonzero().squeeze(1)
-            self.X_fit = self.X if mask is None else self.X.index_select(1, self.features)
-            self.X_val_fit = self.X_val if mask is None else self.X_val.index_select(1, self.features)
+        if (mask is None) == (self.mask is None) and (mask is None or torch.equal(mask, self.mask)):
+            return  # the same set
+        self.mask = mask
+        self.features = None if mask is None else mask.nonzero().squeeze(1)
+        self.X_fit = self.X if mask is None else self.X.index_select(1, self.features)
+        self.X_val_fit = self.X_val if mask is None else self.X_val.index_select(1, self.features)
         if mask is not None:
             # The features left out are zero; so must their optimiser state be (the momentum
-            # buffer), or a step would move them with no gradient.
+            # buffer), or a step would move them with no gradient. Once cleared it stays zero
+            # while they are out (no gradient reaches it), so this runs only when the set changes.
             keep = mask.to(model.theta.dtype)
             for p in (model.theta, model.W):
                 for value in optimizer.state.get(p, {}).values():

@@ -116,7 +116,8 @@ class _Trainer:
         """Set every parameter's ``.grad`` to the gradient of the loss + smooth penalties."""
         if self.by_hand:
             self.model.forward_backward(X, y, self.loss_fn, self.active.features)
-            self.add_smooth_penalty_grads()
+            if self.gamma or self.gamma_skip:
+                self.add_smooth_penalty_grads()
             return
         for p in self.model.parameters():
             p.grad = None
