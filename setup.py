@@ -45,13 +45,28 @@ def nvidia_wheel_includes():
     return sorted({d for d in dirs if os.path.isdir(d)})
 
 
+def openmp_flags():
+    """Compiler/linker flags that make at::parallel_for use threads in our kernels.
+
+    ATen's OpenMP backend is inline header code guarded by _OPENMP: compiled without -fopenmp, an
+    extension's at::parallel_for silently runs on one thread. The flag is only added where torch
+    itself uses OpenMP with GCC/Clang; at run time the extension shares the libgomp that torch has
+    already loaded (same soname), so there is one thread pool, sized by torch.set_num_threads.
+    """
+    if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info():
+        return []
+    if sys.platform.startswith("linux"):
+        return ["-fopenmp"]
+    return []  # macOS clang needs a separate libomp; Windows is not supported by this build
+
+
 def extensions():
     build_cuda, why = want_cuda()
     print(f"lassonet_ext: building the {'CPU + CUDA' if build_cuda else 'CPU'} op ({why})")
     sources = ["csrc/ops.cpp", "csrc/python_module.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
     # py_limited_api=True: one wheel for every CPython >= 3.9 (cpp_extension sets Py_LIMITED_API).
     # No FP traps or errno: lets the compiler if-convert and vectorise the branch-free passes.
-    cxx = ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+    cxx = ["-O3", "-fno-math-errno", "-fno-trapping-math"] + openmp_flags()
     if build_cuda:
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
         return [
@@ -61,6 +76,7 @@ def extensions():
                 define_macros=[("LASSONET_WITH_CUDA", "1")],
                 include_dirs=[os.path.join(HERE, "csrc")] + nvidia_wheel_includes(),
                 extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-lineinfo"]},
+                extra_link_args=openmp_flags(),
                 py_limited_api=True,
             )
         ]
@@ -70,6 +86,7 @@ def extensions():
             sources,
             include_dirs=[os.path.join(HERE, "csrc")],
             extra_compile_args={"cxx": cxx},
+            extra_link_args=openmp_flags(),
             py_limited_api=True,
         )
     ]

@@ -1,6 +1,9 @@
 """HIER-PROX op: exactness against an independent float64 solver, optimality, feasibility,
 agreement with the pure-torch reference, and thread independence."""
 import itertools
+import os
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -203,6 +206,48 @@ def test_threads_do_not_change_results_bitwise():
         torch.set_num_threads(before)
     for th, w in results[1:]:
         assert torch.equal(th, results[0][0]) and torch.equal(w, results[0][1])
+
+def _thread_cpu_seconds():
+    """CPU seconds (user + system) of each of this process's threads, by thread id (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        out[tid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or
+                    "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info(),
+                    reason="per-thread CPU times from /proc; torch with OpenMP")
+def test_cpu_kernel_runs_on_several_threads():
+    # ATen's at::parallel_for is inline OpenMP code: an extension compiled without -fopenmp runs it
+    # on one thread, silently (this package did, until this test). The split is static, so with
+    # 2 threads the worker does about half of the work whatever the machine's load: count the CPU
+    # time each thread spends in the op's calls (CPU time, not wall time, so not a timing test).
+    theta, W = random_problem(1, 256, 20000, torch.float32, "cpu", seed=3)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        th, w = theta.clone(), W.clone()
+        main = str(threading.get_native_id())
+        start = _thread_cpu_seconds()
+        for _ in range(40):
+            np.copyto(th.numpy(), theta.numpy())  # numpy's copy: no torch worker threads involved
+            np.copyto(w.numpy(), W.numpy())
+            torch.ops.lassonet.hier_prox(th, w, 0.5, 2.0, 0.0)
+        end = _thread_cpu_seconds()
+    finally:
+        torch.set_num_threads(before)
+    spent = {tid: end[tid] - start.get(tid, 0.0) for tid in end}
+    workers = sum(s for tid, s in spent.items() if tid != main)
+    assert spent[main] > 0.05, spent  # enough ticks to compare (the clock ticks at 10 ms)
+    assert workers > 0.3 * spent[main], spent
+
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
