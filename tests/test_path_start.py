@@ -1,0 +1,55 @@
+"""lambda_start="auto": the start's acceleration follows its stated rule, step by step."""
+import numpy as np
+import pytest
+import torch
+
+from lassonet_ext import train_path
+from lassonet_ext.losses import MSELoss
+from lassonet_ext.model import LassoNetModel
+from lassonet_ext.path import MAX_START_MULTIPLIER
+
+
+def regression_path(n_iters, patience, multiplier=1.02):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 10))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2] + 0.5 * X[:, 3] + 0.1 * rng.standard_normal(300)
+    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y[:, None], dtype=torch.float32)
+    torch.manual_seed(0)
+    model = LassoNetModel(10, (16,), 1, M=10.0)
+    return train_path(model, X[:240], y[:240], X[240:], y[240:], MSELoss(), n_iters=n_iters,
+                      patience=patience, path_multiplier=multiplier)
+
+
+def expected_multipliers(path, n_iters, patience, multiplier):
+    """Each step's multiplier by the rule: squared (at most MAX_START_MULTIPLIER) after a quiet
+    step before the first removal, path_multiplier after anything else."""
+    out, current, accelerating = [], multiplier, True
+    for before, item in zip(path[:-2], path[1:-1]):  # the fit at item's lambda sets the next step
+        changed = item.n_selected != before.n_selected
+        quiet = item.n_iters <= patience + 1 and item.n_iters < n_iters
+        if accelerating and not changed:
+            current = min(current * current, MAX_START_MULTIPLIER) if quiet else multiplier
+        else:
+            accelerating, current = False, multiplier
+        out.append(current)
+    return out
+
+
+@pytest.mark.parametrize("n_iters, patience", [((300, 60), (30, 5)), ((300, 4), (30, 5))])
+def test_auto_start_squares_the_multiplier_only_after_quiet_steps(n_iters, patience):
+    path = regression_path(n_iters, patience)
+    assert path[-1].n_selected == 0
+    # path[0] is the dense model; path[1] the first lambda, path[2] the second, and so on.
+    steps = [b.lambda_ / a.lambda_ for a, b in zip(path[1:-1], path[2:])]
+    np.testing.assert_allclose(steps, expected_multipliers(path, n_iters[1], patience[1], 1.02),
+                               rtol=1e-12)
+    first_removal = next(i for i, item in enumerate(path) if item.n_selected < path[0].n_selected)
+    start = path[1:first_removal + 1]
+    quiet = [it.n_iters <= patience[1] + 1 and it.n_iters < n_iters[1] for it in start]
+    if n_iters[1] <= patience[1] + 1:
+        # A fit that cannot stop early never counts as quiet: no acceleration at all.
+        assert not any(quiet) and max(steps) == pytest.approx(1.02)
+    else:
+        # Both kinds of steps happen before the first removal, so the rule is exercised.
+        assert any(quiet) and not all(quiet), [it.n_iters for it in start]
+        assert max(steps) > 1.1
