@@ -49,8 +49,8 @@ def openmp_flags():
     """Compiler/linker flags that make at::parallel_for use threads in our kernels.
 
     ATen's OpenMP backend is inline header code guarded by _OPENMP: compiled without -fopenmp, an
-    extension's at::parallel_for silently runs on one thread. The flag is only added where torch
-    itself uses OpenMP with GCC/Clang; at run time the extension shares the libgomp that torch has
+    extension's at::parallel_for silently runs on one thread. The flag is added on Linux where torch
+    itself uses OpenMP (GCC/Clang); at run time the extension shares the libgomp that torch has
     already loaded (same soname), so there is one thread pool, sized by torch.set_num_threads.
     """
     if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info():

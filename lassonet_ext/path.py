@@ -262,14 +262,13 @@ def train_path(
     steps are spent where nothing happens and none is skipped where the weights are moving (a
     multiplier that kept growing through busy steps overshot the first removals and cost about
     0.025 of test accuracy on Mice Protein); from the first removal on, the path uses
-    ``path_multiplier``. Each lambda warm-starts from the
-    previous solution and trains for at most ``n_iters[1]`` epochs with early stopping
-    (``patience[1]`` epochs without the validation objective dropping below ``tol`` times its
-    best). The prox runs after every optimiser step with thresholds ``lam * lr`` and
-    ``lam_bar * lr``. With a LassoNetModel and an SGD path optimiser, each fit computes only on
-    the features in play (``active_set.py``; see ``_Trainer.fit``). With ``backtrack=True`` a step whose objective
-    ends above its starting objective is redone from the start with half the learning rate (up to
-    5 times). ``skip_dense=True`` continues from the model as it is (warm start).
+    ``path_multiplier``. Each lambda warm-starts from the previous solution and trains for at
+    most ``n_iters[1]`` epochs with early stopping (``patience[1]`` epochs without the validation
+    objective dropping below ``tol`` times its best). The prox runs after every optimiser step
+    with thresholds ``lam * lr`` and ``lam_bar * lr``. With a LassoNetModel and an SGD path
+    optimiser, each fit computes only on the features in play (``active_set.py``; see
+    ``_Trainer.fit``). With ``backtrack=True`` a step whose objective ends above its starting
+    objective is redone from the start with half the learning rate (up to 5 times). ``skip_dense=True`` continues from the model as it is (warm start).
     """
     n_iters = (n_iters, n_iters) if isinstance(n_iters, int) else tuple(n_iters)
     patience = (patience, patience) if isinstance(patience, int) else tuple(patience)
@@ -316,8 +315,9 @@ def train_path(
             if lambdas is None:
                 if accelerate and item.n_selected == n_before:
                     # A quiet step: the fit stopped early at its first chance (patience + 1
-                    # epochs), so the model barely moved (a fit that cannot stop early never is). A busy one: the weights are still travelling, and
-                    # steps of 1.25 would outrun them and overshoot the first removals.
+                    # epochs), so the model barely moved (a fit that cannot stop early never
+                    # is). After a busy one the weights are still travelling, and steps of 1.25
+                    # would outrun them and overshoot the first removals.
                     quiet = epochs <= patience[1] + 1 and epochs < n_iters[1]
                     multiplier = (min(multiplier * multiplier, MAX_START_MULTIPLIER) if quiet
                                   else path_multiplier)
