@@ -66,7 +66,8 @@ def extensions():
     sources = ["csrc/ops.cpp", "csrc/python_module.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
     # py_limited_api=True: one wheel for every CPython >= 3.9 (cpp_extension sets Py_LIMITED_API).
     # No FP traps or errno: lets the compiler if-convert and vectorise the branch-free passes.
-    cxx = ["-O3", "-fno-math-errno", "-fno-trapping-math"] + openmp_flags()
+    openmp = openmp_flags()
+    cxx = ["-O3", "-fno-math-errno", "-fno-trapping-math"] + openmp
     if build_cuda:
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
         return [
@@ -76,7 +77,7 @@ def extensions():
                 define_macros=[("LASSONET_WITH_CUDA", "1")],
                 include_dirs=[os.path.join(HERE, "csrc")] + nvidia_wheel_includes(),
                 extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-lineinfo"]},
-                extra_link_args=openmp_flags(),
+                extra_link_args=openmp,
                 py_limited_api=True,
             )
         ]
@@ -86,7 +87,7 @@ def extensions():
             sources,
             include_dirs=[os.path.join(HERE, "csrc")],
             extra_compile_args={"cxx": cxx},
-            extra_link_args=openmp_flags(),
+            extra_link_args=openmp,
             py_limited_api=True,
         )
     ]

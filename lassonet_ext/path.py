@@ -268,7 +268,8 @@ def train_path(
     with thresholds ``lam * lr`` and ``lam_bar * lr``. With a LassoNetModel and an SGD path
     optimiser, each fit computes only on the features in play (``active_set.py``; see
     ``_Trainer.fit``). With ``backtrack=True`` a step whose objective ends above its starting
-    objective is redone from the start with half the learning rate (up to 5 times). ``skip_dense=True`` continues from the model as it is (warm start).
+    objective is redone from the start with half the learning rate (up to 5 times).
+    ``skip_dense=True`` continues from the model as it is (warm start).
     """
     n_iters = (n_iters, n_iters) if isinstance(n_iters, int) else tuple(n_iters)
     patience = (patience, patience) if isinstance(patience, int) else tuple(patience)

@@ -207,6 +207,7 @@ def test_threads_do_not_change_results_bitwise():
     for th, w in results[1:]:
         assert torch.equal(th, results[0][0]) and torch.equal(w, results[0][1])
 
+
 def _thread_cpu_seconds():
     """CPU seconds (user + system) of each of this process's threads, by thread id (Linux)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -247,7 +248,6 @@ def test_cpu_kernel_runs_on_several_threads():
     workers = sum(s for tid, s in spent.items() if tid != main)
     assert spent[main] > 0.05, spent  # enough ticks to compare (the clock ticks at 10 ms)
     assert workers > 0.3 * spent[main], spent
-
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
