@@ -192,7 +192,12 @@ class _Trainer:
         return self._entry[1]
 
     def fit_active(self, lam, optimizer, n_epochs, patience):
-        model, best, stale = self.model, math.inf, 0
+        # As lassonet: the best objective starts as the one before training, so a fit whose first
+        # epoch already gains less than the tolerance counts it as stale (one epoch fewer per
+        # quiet step than starting from infinity).
+        model, stale = self.model, 0
+        best = self.evaluate(lam, self.active.X_val_fit, self.y_val)[1]
+        best = best if math.isfinite(best) else math.inf
         n = self.X.shape[0]
         epoch = 0
         for epoch in range(1, n_epochs + 1):
@@ -257,15 +262,15 @@ def train_path(
     lambda goes ``lambda_start, lambda_start * path_multiplier, ...`` unless ``lambda_seq`` is given.
     ``lambda_start="auto"`` starts at ``1e-3 * lambda_max`` (see :func:`lambda_max`) and, until the
     first feature leaves, squares the multiplier after every quiet step (no feature left and the
-    fit early-stopped at its first chance, after ``patience[1] + 1`` epochs; capped at
+    fit early-stopped within ``patience[1] + 1`` epochs, at its first chance or the next; capped at
     ``MAX_START_MULTIPLIER``) and goes back to ``path_multiplier`` after any other step, so few
     steps are spent where nothing happens and none is skipped where the weights are moving (a
     multiplier that kept growing through busy steps overshot the first removals and cost about
     0.025 of test accuracy on Mice Protein); from the first removal on, the path uses
     ``path_multiplier``. Each lambda warm-starts from the previous solution and trains for at
     most ``n_iters[1]`` epochs with early stopping (``patience[1]`` epochs without the validation
-    objective dropping below ``tol`` times its best). The prox runs after every optimiser step
-    with thresholds ``lam * lr`` and ``lam_bar * lr``. With a LassoNetModel and an SGD path
+    objective dropping below ``tol`` times its best, which starts as the objective before the
+    fit). The prox runs after every optimiser step with thresholds ``lam * lr`` and ``lam_bar * lr``. With a LassoNetModel and an SGD path
     optimiser, each fit computes only on the features in play (``active_set.py``; see
     ``_Trainer.fit``). With ``backtrack=True`` a step whose objective ends above its starting
     objective is redone from the start with half the learning rate (up to 5 times).
@@ -315,9 +320,9 @@ def train_path(
                 break
             if lambdas is None:
                 if accelerate and item.n_selected == n_before:
-                    # A quiet step: the fit stopped early at its first chance (patience + 1
-                    # epochs), so the model barely moved (a fit that cannot stop early never
-                    # is). After a busy one the weights are still travelling, and steps of 1.25
+                    # A quiet step: the fit stopped early within patience + 1 epochs (its first
+                    # chance or the next), so the model barely moved (a fit that cannot stop
+                    # early never is). After a busy one the weights are still travelling, and steps of 1.25
                     # would outrun them and overshoot the first removals.
                     quiet = epochs <= patience[1] + 1 and epochs < n_iters[1]
                     multiplier = (min(multiplier * multiplier, MAX_START_MULTIPLIER) if quiet

@@ -53,3 +53,19 @@ def test_auto_start_squares_the_multiplier_only_after_quiet_steps(n_iters, patie
         # Both kinds of steps happen before the first removal, so the rule is exercised.
         assert any(quiet) and not all(quiet), [it.n_iters for it in start]
         assert max(steps) > 1.1
+
+
+@pytest.mark.parametrize("patience", [1, 4])
+def test_early_stopping_starts_from_the_objective_before_the_fit(patience):
+    # With lr = 0 nothing moves, so no epoch improves on the objective the fit started from:
+    # each fit stops after exactly `patience` epochs (as lassonet; starting the best objective at
+    # infinity would count the first epoch as an improvement and run patience + 1).
+    rng = np.random.default_rng(0)
+    X = torch.tensor(rng.standard_normal((60, 5)), dtype=torch.float32)
+    y = X[:, :1] + 0.1 * torch.tensor(rng.standard_normal((60, 1)), dtype=torch.float32)
+    torch.manual_seed(0)
+    model = LassoNetModel(5, (4,), 1, M=10.0)
+    frozen = lambda params: torch.optim.SGD(params, lr=0.0, momentum=0.9)
+    path = train_path(model, X[:48], y[:48], X[48:], y[48:], MSELoss(), lambda_seq=[0.1, 0.2],
+                      n_iters=(50, 50), patience=(patience, patience), optim=frozen)
+    assert [it.n_iters for it in path] == [patience] * 3
