@@ -10,10 +10,17 @@ over the points nearest 20, 30, ..., 70 features). ``--repeats N`` runs each lib
 alternating, and reports the median wall time (min-max beside it): on a shared machine single runs
 swing by +-25%. ``lassonet`` is optional: without it only our rows are printed. Data come from
 ../shared/data (see its README); nothing is downloaded.
+
+``--twin`` compares the implementations rather than the defaults: both libraries start from the
+same initial weights (lassonet's, from torch_seed 0), validate on the same rows (its own 10%
+split, passed to both) and follow the same lambdas (our path starts at lassonet's
+``lambda_start_``), so equal math gives equal paths; it also reports the epochs run and how far the
+two paths' validation objectives drift apart. Needs lassonet; runs it first in each repeat.
 """
 import argparse
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +96,71 @@ def run_lassonet(X_tr, X_te, y_tr, y_te, hidden, args):
     return (seconds, len(path), *accuracies(path, accuracy_of))
 
 
+def twin_setup(X_tr, y_tr, hidden):
+    """The shared pieces of a --twin run: validation rows and lassonet's initial weights."""
+    import lassonet
+
+    X_fit, X_val, y_fit, y_val = train_test_split(X_tr, y_tr, test_size=0.1, random_state=0)
+    torch.manual_seed(0)  # what lassonet's _init_model does with torch_seed=0
+    init = lassonet.model.LassoNet(X_tr.shape[1], *hidden, int(y_tr.max()) + 1).state_dict()
+    return X_fit, X_val, y_fit, y_val, {k: v.clone() for k, v in init.items()}
+
+
+def twin_lassonet(X_tr, X_te, y_tr, y_te, hidden, args, shared):
+    import lassonet
+
+    X_fit, X_val, y_fit, y_val, _ = twin_setup(X_tr, y_tr, hidden)
+    est = lassonet.LassoNetClassifier(hidden_dims=hidden, M=args.M, path_multiplier=args.path_multiplier,
+                                      verbose=0, random_state=0, torch_seed=0)
+    t0 = time.perf_counter()
+    path = est.path(X_fit, y_fit, X_val=X_val, y_val=y_val, return_state_dicts=True)
+    seconds = time.perf_counter() - t0
+    shared["lambda_start"] = est.lambda_start_
+    shared["lassonet"] = path
+    return seconds, path, lambda it: it.state_dict, est.model
+
+
+def twin_ours(X_tr, X_te, y_tr, y_te, hidden, args, shared):
+    from lassonet_ext.losses import CrossEntropyLoss
+    from lassonet_ext.model import LassoNetModel
+
+    X_fit, X_val, y_fit, y_val, init = twin_setup(X_tr, y_tr, hidden)
+    model = LassoNetModel(X_tr.shape[1], hidden, int(y_tr.max()) + 1, M=args.M)
+    n = len(hidden)  # lassonet's last layer is our head
+    model.load_state_dict({("head" + k[len(f"layers.{n}"):] if k.startswith(f"layers.{n}.") else k): v
+                           for k, v in init.items()})
+    f32, i64 = partial(torch.tensor, dtype=torch.float32), partial(torch.tensor, dtype=torch.int64)
+    t0 = time.perf_counter()
+    path = lassonet_ext.train_path(model, f32(X_fit), i64(y_fit), f32(X_val), i64(y_val),
+                                   CrossEntropyLoss(), lambda_start=shared["lambda_start"],
+                                   path_multiplier=args.path_multiplier)
+    seconds = time.perf_counter() - t0
+    return seconds, path, lambda it: it.state_dict, model
+
+
+def twin_run(runner):
+    """A --twin runner in run_ours' shape, plus the epochs and the drift from lassonet's path."""
+    def run(X_tr, X_te, y_tr, y_te, hidden, args, shared):
+        seconds, path, state_of, model = runner(X_tr, X_te, y_tr, y_te, hidden, args, shared)
+        X_test = torch.tensor(X_te, dtype=torch.float32)
+
+        def accuracy_of(item):
+            model.load_state_dict(state_of(item))
+            model.eval()
+            with torch.no_grad():
+                return float((model(X_test).argmax(1).numpy() == y_te).mean())
+
+        theirs = shared["lassonet"]
+        same_k = np.mean([int(np.asarray(a.selected).sum()) == int(np.asarray(b.selected).sum())
+                          for a, b in zip(path, theirs)])
+        drift = max(abs(a.val_objective - b.val_objective) / abs(b.val_objective)
+                    for a, b in zip(path, theirs))
+        epochs = sum(it.n_iters for it in path)
+        shared.setdefault("extra", {})[runner.__name__] = (epochs, same_k, drift)
+        return (seconds, len(path), *accuracies(path, accuracy_of))
+    return run
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="mice,mnist")
@@ -97,6 +169,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=1, help="runs per library, alternating; median time")
     p.add_argument("--markdown", help="also write the table to this file")
+    p.add_argument("--twin", action="store_true",
+                   help="same initial weights, validation rows and lambdas for both (see above)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -105,8 +179,14 @@ def main():
         versions = f"lassonet {lassonet.__version__ if hasattr(lassonet, '__version__') else '0.0.21'}"
         runners = [("lassonet_ext", run_ours), ("lassonet", run_lassonet)]
     except ImportError:
+        if args.twin:
+            p.error("--twin needs lassonet 0.0.21 installed")
         versions = "lassonet not installed"
         runners = [("lassonet_ext", run_ours)]
+    if args.twin:  # lassonet first: our path starts at its lambda_start_
+        runners = [("lassonet", twin_run(twin_lassonet)), ("lassonet_ext", twin_run(twin_ours))]
+    else:
+        runners = [(lib, lambda *a, fn=fn: fn(*a[:-1])) for lib, fn in runners]
     # torch.optim's first optimiser imports torch._dynamo (about 1.6 s here): pay it before timing,
     # or whichever library runs first is charged for it.
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
@@ -116,12 +196,16 @@ def main():
         times = {lib: [] for lib, _ in runners}
         results = {}
         for rep in range(args.repeats):
+            shared = {}
             for lib, fn in runners:
-                seconds, *results[lib] = fn(*data, args)
+                seconds, *results[lib] = fn(*data, args, shared)
                 times[lib].append(seconds)
                 n_points, k, acc, spread = results[lib]
                 print(f"{name:6s} {lib:13s} run {rep + 1}: {seconds:8.1f} s  {n_points:4d} lambdas  "
                       f"k={k:3d}  test acc {acc:.3f}  (mean over k = 20..70: {spread:.3f})", flush=True)
+            for runner, (epochs, same_k, drift) in shared.get("extra", {}).items():
+                print(f"    {runner}: {epochs} epochs; same k as lassonet at {same_k:.1%} of the "
+                      f"lambdas; largest relative difference of the validation objectives {drift:.2e}")
         for lib, _ in runners:  # the paths are seeded: every run of a library gives the same one
             rows.append((name, lib, times[lib], *results[lib]))
     lines = [
@@ -129,7 +213,8 @@ def main():
         f"path_multiplier = {args.path_multiplier}, default epochs (1000 dense, 100 per lambda, "
         "patience 100/10); accuracy of the path model at the point nearest 50 features, and its "
         f"mean over the points nearest {', '.join(map(str, SPREAD_KS))} features; wall time: median "
-        f"of {args.repeats} alternating run(s), min-max in brackets.",
+        f"of {args.repeats} alternating run(s), min-max in brackets."
+        + (" Twin runs: same initial weights, validation rows and lambdas for both." if args.twin else ""),
         "",
         "| data | library | wall s | path points | k | test accuracy | mean accuracy, k = 20..70 |",
         "|---|---|---|---|---|---|---|",
