@@ -21,14 +21,18 @@ def regression_path(n_iters, patience, multiplier=1.02):
 
 
 def expected_multipliers(path, n_iters, patience, multiplier):
-    """Each step's multiplier by the rule: squared (at most MAX_START_MULTIPLIER) after a quiet
-    step before the first removal, path_multiplier after anything else."""
+    """Each step's multiplier by the rule, before the first removal: squared (at most
+    MAX_START_MULTIPLIER) after a quiet step, kept after a fit that used all its epochs,
+    path_multiplier after any other; path_multiplier from the first removal on."""
     out, current, accelerating = [], multiplier, True
     for before, item in zip(path[:-2], path[1:-1]):  # the fit at item's lambda sets the next step
         changed = item.n_selected != before.n_selected
         quiet = item.n_iters <= patience + 1 and item.n_iters < n_iters
         if accelerating and not changed:
-            current = min(current * current, MAX_START_MULTIPLIER) if quiet else multiplier
+            if quiet:
+                current = min(current * current, MAX_START_MULTIPLIER)
+            elif item.n_iters < n_iters:
+                current = multiplier
         else:
             accelerating, current = False, multiplier
         out.append(current)
@@ -36,7 +40,7 @@ def expected_multipliers(path, n_iters, patience, multiplier):
 
 
 @pytest.mark.parametrize("n_iters, patience", [((300, 60), (30, 5)), ((300, 4), (30, 5))])
-def test_auto_start_squares_the_multiplier_only_after_quiet_steps(n_iters, patience):
+def test_auto_start_multiplier_follows_the_rule(n_iters, patience):
     path = regression_path(n_iters, patience)
     assert path[-1].n_selected == 0
     # path[0] is the dense model; path[1] the first lambda, path[2] the second, and so on.
@@ -50,8 +54,13 @@ def test_auto_start_squares_the_multiplier_only_after_quiet_steps(n_iters, patie
         # A fit that cannot stop early never counts as quiet: no acceleration at all.
         assert not any(quiet) and max(steps) == pytest.approx(1.02)
     else:
-        # Both kinds of steps happen before the first removal, so the rule is exercised.
-        assert any(quiet) and not all(quiet), [it.n_iters for it in start]
+        # Every kind of step happens before the first removal (quiet, settling later, out of
+        # epochs after an acceleration), so each branch of the rule is exercised.
+        epochs = [it.n_iters for it in start]
+        assert any(quiet) and not all(quiet), epochs
+        assert any(patience[1] + 1 < e < n_iters[1] for e in epochs), epochs
+        kept = [m for it, m in zip(start[:-1], steps) if it.n_iters >= n_iters[1]]
+        assert any(m > 1.1 for m in kept), (epochs, steps)
         assert max(steps) > 1.1
 
 
