@@ -41,9 +41,26 @@ class PathItem:
         return int(self.selected.sum())
 
 
-def default_optimizers():
-    """The paper's choice: Adam for the dense model, SGD with momentum along the path."""
-    return (partial(torch.optim.Adam, lr=1e-3), partial(torch.optim.SGD, lr=1e-3, momentum=0.9))
+def default_optimizers(path_lr: float = 1e-3):
+    """The paper's choice: Adam (lr 1e-3) for the dense model, SGD with momentum 0.9 and
+    ``path_lr`` along the path.
+
+    Both use torch's fused kernels where the parameters' device has them (the same update in one
+    call instead of a few small ops per parameter: on Mice-sized data the optimiser step was a
+    sixth of each epoch), and the plain ones elsewhere.
+    """
+    return (partial(_fused_if_supported, torch.optim.Adam, lr=1e-3),
+            partial(_fused_if_supported, torch.optim.SGD, lr=path_lr, momentum=0.9))
+
+
+def _fused_if_supported(cls, params, **kwargs):
+    # torch >= 2.4 has fused Adam and SGD kernels for float32/float64 on CPU and CUDA; 16-bit
+    # parameters and parameter groups keep the default implementation.
+    params = list(params)
+    fused = bool(params) and all(
+        isinstance(p, torch.Tensor) and p.device.type in ("cpu", "cuda")
+        and p.dtype in (torch.float32, torch.float64) for p in params)
+    return cls(params, fused=True, **kwargs) if fused else cls(params, **kwargs)
 
 
 def _batches(n, batch_size, generator):

@@ -78,3 +78,29 @@ def test_early_stopping_starts_from_the_objective_before_the_fit(patience):
     path = train_path(model, X[:48], y[:48], X[48:], y[48:], MSELoss(), lambda_seq=[0.1, 0.2],
                       n_iters=(50, 50), patience=(patience, patience), optim=frozen)
     assert [it.n_iters for it in path] == [patience] * 3
+
+
+def test_default_optimizers_are_fused_where_torch_has_the_kernels_and_step_alike():
+    from lassonet_ext.path import default_optimizers
+
+    adam, sgd = default_optimizers(path_lr=0.05)
+    w32 = [torch.nn.Parameter(torch.zeros(3))]
+    assert adam(w32).defaults["fused"] and sgd(w32).defaults["fused"]
+    assert sgd(w32).defaults["lr"] == 0.05 and sgd(w32).defaults["momentum"] == 0.9
+    w16 = [torch.nn.Parameter(torch.zeros(3, dtype=torch.bfloat16))]
+    assert not sgd(w16).defaults["fused"] and not adam(w16).defaults["fused"]
+    # The fused optimisers give the plain ones' path.
+    plain = (lambda p: torch.optim.Adam(p, lr=1e-3), lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9))
+    rng = np.random.default_rng(1)
+    X = torch.tensor(rng.standard_normal((80, 6)), dtype=torch.float32)
+    y = (X[:, :1] - X[:, 1:2] ** 2).contiguous()
+    paths = []
+    for optim in (None, plain):
+        torch.manual_seed(0)
+        model = LassoNetModel(6, (4,), 1, M=10.0)
+        paths.append(train_path(model, X[:64], y[:64], X[64:], y[64:], MSELoss(), optim=optim,
+                                n_iters=(100, 20), patience=(10, 3), path_multiplier=1.1))
+    assert [it.n_selected for it in paths[0]] == [it.n_selected for it in paths[1]]
+    assert [it.n_iters for it in paths[0]] == [it.n_iters for it in paths[1]]
+    np.testing.assert_allclose([it.val_objective for it in paths[0]],
+                               [it.val_objective for it in paths[1]], rtol=1e-4)

@@ -1,11 +1,11 @@
 """Unsupervised LassoNet: select the features that best reconstruct all of X."""
 from __future__ import annotations
 
-from functools import partial
 
 import numpy as np
 import torch
 
+from ..path import default_optimizers
 from .regressor import LassoNetRegressor
 
 __all__ = ["LassoNetAutoEncoder"]
@@ -48,7 +48,7 @@ class LassoNetAutoEncoder(LassoNetRegressor):
             return self.optim
         L = float(torch.linalg.matrix_norm(X, ord=2)) ** 2 / max(len(X), 1)
         lr = min(1e-2, 0.25 / max(L, 1e-12))
-        return (partial(torch.optim.Adam, lr=1e-3), partial(torch.optim.SGD, lr=lr, momentum=0.9))
+        return default_optimizers(path_lr=lr)
 
     def _target_scale(self, y2):
         # The target is X itself, in the units the network sees: standardised columns with
