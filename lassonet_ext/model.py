@@ -1,6 +1,7 @@
 """The LassoNet network: a linear skip layer plus an MLP whose first layer obeys the hierarchy."""
 from __future__ import annotations
 
+from itertools import islice
 from typing import Sequence
 
 import torch
@@ -70,7 +71,7 @@ class LassoNetModel(nn.Module):
         if h is None:
             return out
         h = self._activate(h)
-        for layer in self.layers[1:]:
+        for layer in islice(self.layers, 1, None):  # (a ModuleList slice builds a new module)
             h = self._activate(layer(h))
         return out + self.head(h)
 
@@ -99,28 +100,29 @@ class LassoNetModel(nn.Module):
         """
         if self.dropout is not None:
             raise ValueError("forward_backward does not support dropout; use autograd")
-        theta, d = self.theta, self.theta.shape[1]
+        theta, layers = self.theta, list(self.layers)
+        d = theta.shape[1]
         out, pre = self._first_layer(x, features)
         if pre is None:
             value, g_out = loss.value_and_grad(out, y)
             theta.grad = _full_width(g_out.t().mm(x), features, d)
             return value
         hidden = [pre.relu_()]  # each hidden layer's output, after its ReLU
-        for layer in self.layers[1:]:
+        for layer in layers[1:]:
             hidden.append(F.linear(hidden[-1], layer.weight, layer.bias).relu_())
         out = torch.addmm(out, hidden[-1], self.head.weight.t()).add_(self.head.bias)
         value, g_out = loss.value_and_grad(out, y)
         self.head.weight.grad = g_out.t().mm(hidden[-1])
         self.head.bias.grad = g_out.sum(0)
         g = g_out.mm(self.head.weight)
-        for i in range(len(self.layers) - 1, -1, -1):
+        for i in range(len(layers) - 1, -1, -1):
             g = g.mul_(hidden[i] > 0)  # through the ReLU
-            layer = self.layers[i]
+            layer = layers[i]
             layer.bias.grad = g.sum(0)
             if i:
                 layer.weight.grad = g.t().mm(hidden[i - 1])
                 g = g.mm(layer.weight)
-        first, m = self.layers[0], theta.shape[0]
+        first, m = layers[0], theta.shape[0]
         if x.shape[-1] >= MERGED_FIRST_LAYER_MIN_FEATURES:  # one pass over x for both gradients
             both = _full_width(torch.cat([g_out, g], 1).t().mm(x), features, d)
             theta.grad, first.weight.grad = both[:m], both[m:]
@@ -150,12 +152,12 @@ class LassoNetModel(nn.Module):
     @torch.no_grad()
     def selected_features(self) -> torch.Tensor:
         """Boolean mask (d,) of the features still in the model (theta_j != 0)."""
-        return self.theta.norm(p=2, dim=0) != 0
+        return torch.linalg.vector_norm(self.theta, dim=0) != 0
 
     def l1_regularisation(self) -> torch.Tensor:
         """sum_j ||theta_j||_2 (sum_G ||theta_G||_2 with groups), the penalty lam multiplies."""
-        if self.groups is None:
-            return self.theta.norm(p=2, dim=0).sum()
+        if self.groups is None:  # (linalg's norm: Tensor.norm's Python wrapper cost as much again)
+            return torch.linalg.vector_norm(self.theta, dim=0).sum()
         sq = self.group_sum((self.theta ** 2).sum(dim=0))
         nonzero = sq > 0  # sqrt's gradient at 0 is inf: take the subgradient 0 there, as norm() does
         return (torch.where(nonzero, sq, 1.0).sqrt() * nonzero).sum()
