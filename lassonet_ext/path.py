@@ -284,11 +284,11 @@ def train_path(
     back to ``path_multiplier`` after any other step, so few steps are spent where nothing happens
     and none is skipped where the weights are settling (a multiplier that kept growing through
     busy steps overshot the first removals and cost about 0.025 of test accuracy on Mice
-    Protein); from the first removal on, the path uses
-    ``path_multiplier``. Each lambda warm-starts from the previous solution and trains for at
-    most ``n_iters[1]`` epochs with early stopping (``patience[1]`` epochs without the validation
-    objective dropping below ``tol`` times its best, which starts as the objective before the
-    fit). The prox runs after every optimiser step with thresholds ``lam * lr`` and ``lam_bar * lr``. With a LassoNetModel and an SGD path
+    Protein); from the first removal on, the path uses ``path_multiplier``. Each lambda
+    warm-starts from the previous solution and trains for at most ``n_iters[1]`` epochs with early
+    stopping (``patience[1]`` epochs without the validation objective dropping below ``tol`` times
+    its best, which starts as the objective before the fit). The prox runs after every optimiser
+    step with thresholds ``lam * lr`` and ``lam_bar * lr``. With a LassoNetModel and an SGD path
     optimiser, each fit computes only on the features in play (``active_set.py``; see
     ``_Trainer.fit``). With ``backtrack=True`` a step whose objective ends above its starting
     objective is redone from the start with half the learning rate (up to 5 times).

@@ -1,7 +1,6 @@
 """Unsupervised LassoNet: select the features that best reconstruct all of X."""
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
