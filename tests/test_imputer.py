@@ -46,3 +46,15 @@ def test_imputer_params_and_errors():
     assert clone(LassoNetImputer(max_iter=3)).get_params()["max_iter"] == 3
     with pytest.raises(TypeError, match="LassoNetRegressor"):
         LassoNetImputer(estimator=KNNImputer()).fit(np.array([[1.0, np.nan], [2.0, 3.0], [3.0, 4.0]]))
+
+
+def test_seeded_imputer_repeats_whatever_numpys_global_state():
+    # IterativeImputer does not seed its estimator; the imputer's random_state must, or the
+    # column models' seeds come from np.random's global state (and so from the tests run before).
+    X, mask = nonlinear_table(n=120, seed=1)
+    Xm = np.where(mask, np.nan, X)
+    outs = []
+    for global_seed in (0, 1):
+        np.random.seed(global_seed)
+        outs.append(LassoNetImputer(FAST, max_iter=1, random_state=0).fit_transform(Xm))
+    np.testing.assert_array_equal(outs[0], outs[1])

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (makes it importable)
 from sklearn.impute import IterativeImputer
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .regressor import LassoNetRegressor
@@ -34,7 +35,9 @@ class LassoNetImputer(TransformerMixin, BaseEstimator):
     Parameters:
         estimator: the per-column LassoNet (cloned per column); None: ``default_column_model()``.
         max_iter: imputation rounds (each trains one path per incomplete column).
-        tol, initial_strategy, skip_complete, random_state, verbose: as in IterativeImputer.
+        tol, initial_strategy, skip_complete, verbose: as in IterativeImputer.
+        random_state: as in IterativeImputer, and it seeds the column models that have no
+            ``random_state`` of their own, so that a seeded imputer repeats its fits.
     """
 
     def __init__(self, estimator=None, *, max_iter=2, tol=1e-3, initial_strategy="mean",
@@ -51,6 +54,10 @@ class LassoNetImputer(TransformerMixin, BaseEstimator):
         est = clone(self.estimator) if self.estimator is not None else default_column_model()
         if not isinstance(est, LassoNetRegressor):
             raise TypeError(f"estimator must be a LassoNetRegressor, got {type(est).__name__}")
+        if est.random_state is None and self.random_state is not None:
+            # IterativeImputer does not seed its estimator: without this the column models
+            # would draw their seeds from numpy's global state, and fits would not repeat.
+            est.set_params(random_state=int(check_random_state(self.random_state).randint(2**31 - 1)))
         return IterativeImputer(estimator=est, max_iter=self.max_iter, tol=self.tol,
                                 initial_strategy=self.initial_strategy,
                                 skip_complete=self.skip_complete, random_state=self.random_state,
