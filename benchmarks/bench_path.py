@@ -65,7 +65,7 @@ def accuracies(path, accuracy_of):
     return int(np.asarray(item.selected).sum()), accuracy_of(item), spread
 
 
-def run_ours(X_tr, X_te, y_tr, y_te, hidden, args):
+def run_ours(X_tr, X_te, y_tr, y_te, hidden, args, shared=None):
     est = lassonet_ext.LassoNetClassifier(hidden_dims=hidden, M=args.M,
                                           path_multiplier=args.path_multiplier, random_state=0)
     t0 = time.perf_counter()
@@ -79,7 +79,7 @@ def run_ours(X_tr, X_te, y_tr, y_te, hidden, args):
     return (seconds, len(path), *accuracies(path, accuracy_of))
 
 
-def run_lassonet(X_tr, X_te, y_tr, y_te, hidden, args):
+def run_lassonet(X_tr, X_te, y_tr, y_te, hidden, args, shared=None):
     import lassonet
 
     est = lassonet.LassoNetClassifier(hidden_dims=hidden, M=args.M,
@@ -97,7 +97,7 @@ def run_lassonet(X_tr, X_te, y_tr, y_te, hidden, args):
 
 
 def twin_setup(X_tr, y_tr, hidden):
-    """The shared pieces of a --twin run: validation rows and lassonet's initial weights."""
+    """The shared pieces of a --twin run: fit and validation rows, lassonet's initial weights."""
     import lassonet
 
     X_fit, X_val, y_fit, y_val = train_test_split(X_tr, y_tr, test_size=0.1, random_state=0)
@@ -109,7 +109,8 @@ def twin_setup(X_tr, y_tr, hidden):
 def twin_lassonet(X_tr, X_te, y_tr, y_te, hidden, args, shared):
     import lassonet
 
-    X_fit, X_val, y_fit, y_val, _ = twin_setup(X_tr, y_tr, hidden)
+    shared["setup"] = setup = twin_setup(X_tr, y_tr, hidden)
+    X_fit, X_val, y_fit, y_val, _ = setup
     est = lassonet.LassoNetClassifier(hidden_dims=hidden, M=args.M, path_multiplier=args.path_multiplier,
                                       verbose=0, random_state=0, torch_seed=0)
     t0 = time.perf_counter()
@@ -124,7 +125,7 @@ def twin_ours(X_tr, X_te, y_tr, y_te, hidden, args, shared):
     from lassonet_ext.losses import CrossEntropyLoss
     from lassonet_ext.model import LassoNetModel
 
-    X_fit, X_val, y_fit, y_val, init = twin_setup(X_tr, y_tr, hidden)
+    X_fit, X_val, y_fit, y_val, init = shared["setup"]
     model = LassoNetModel(X_tr.shape[1], hidden, int(y_tr.max()) + 1, M=args.M)
     n = len(hidden)  # lassonet's last layer is our head
     model.load_state_dict({("head" + k[len(f"layers.{n}"):] if k.startswith(f"layers.{n}.") else k): v
@@ -183,10 +184,8 @@ def main():
             p.error("--twin needs lassonet 0.0.21 installed")
         versions = "lassonet not installed"
         runners = [("lassonet_ext", run_ours)]
-    if args.twin:  # lassonet first: our path starts at its lambda_start_
+    if args.twin:  # lassonet first: our path starts at its lambda_start_ and weights
         runners = [("lassonet", twin_run(twin_lassonet)), ("lassonet_ext", twin_run(twin_ours))]
-    else:
-        runners = [(lib, lambda *a, fn=fn: fn(*a[:-1])) for lib, fn in runners]
     # torch.optim's first optimiser imports torch._dynamo (about 1.6 s here): pay it before timing,
     # or whichever library runs first is charged for it.
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)

@@ -346,11 +346,10 @@ def train_path(
                     # drags every weight at a speed proportional to lambda; runs of such fits
                     # come where the penalty starts to bite): keep the pace, neither faster nor
                     # slower (7% fewer epochs on MNIST and Mice Protein at equal accuracy).
-                    quiet = epochs <= patience[1] + 1 and epochs < n_iters[1]
-                    if quiet:
-                        multiplier = min(multiplier * multiplier, MAX_START_MULTIPLIER)
-                    elif epochs < n_iters[1]:
-                        multiplier = path_multiplier
+                    if epochs < n_iters[1]:  # stopped early (else: out of epochs, keep the pace)
+                        quiet = epochs <= patience[1] + 1
+                        multiplier = (min(multiplier * multiplier, MAX_START_MULTIPLIER) if quiet
+                                      else path_multiplier)
                 else:
                     accelerate, multiplier = False, path_multiplier
                 n_before = item.n_selected
