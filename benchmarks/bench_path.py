@@ -30,10 +30,10 @@ from sklearn.preprocessing import StandardScaler
 
 import lassonet_ext
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # --data overrides
 
 
-def load(name, seed):
+def load(name, seed, data_dir=DATA):
     if name == "mice":
         from lassonet_ext.datasets import load_mice_protein
 
@@ -41,7 +41,7 @@ def load(name, seed):
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=seed)
         hidden = (10,)
     elif name == "mnist":
-        with np.load(DATA / "mnist.npz") as z:
+        with np.load(Path(data_dir) / "mnist.npz") as z:
             X, y = z["X"].astype(np.float32) / 255, z["y"]
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, train_size=4000, random_state=seed)
         hidden = (32,)
@@ -67,7 +67,8 @@ def accuracies(path, accuracy_of):
 
 def run_ours(X_tr, X_te, y_tr, y_te, hidden, args, shared=None):
     est = lassonet_ext.LassoNetClassifier(hidden_dims=hidden, M=args.M,
-                                          path_multiplier=args.path_multiplier, random_state=0)
+                                          path_multiplier=args.path_multiplier, random_state=0,
+                                          device=args.device)
     t0 = time.perf_counter()
     path = est.path(X_tr, y_tr, return_state_dicts=True)
     seconds = time.perf_counter() - t0
@@ -84,7 +85,7 @@ def run_lassonet(X_tr, X_te, y_tr, y_te, hidden, args, shared=None):
 
     est = lassonet.LassoNetClassifier(hidden_dims=hidden, M=args.M,
                                       path_multiplier=args.path_multiplier, verbose=0,
-                                      random_state=0, torch_seed=0)
+                                      random_state=0, torch_seed=0, device=args.device)
     t0 = time.perf_counter()
     path = est.path(X_tr, y_tr, return_state_dicts=True)
     seconds = time.perf_counter() - t0
@@ -162,17 +163,27 @@ def twin_run(runner):
     return run
 
 
+def device_words(args):
+    if args.device == "cpu":
+        return f"{args.threads} threads"
+    return f"{args.device} ({torch.cuda.get_device_name()})"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="mice,mnist")
     p.add_argument("--M", type=float, default=10.0)
     p.add_argument("--path-multiplier", type=float, default=1.02)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda, for both libraries (not --twin)")
+    p.add_argument("--data", default=str(DATA), help="folder holding mnist.npz (default ../shared/data)")
     p.add_argument("--repeats", type=int, default=1, help="runs per library, alternating; median time")
     p.add_argument("--markdown", help="also write the table to this file")
     p.add_argument("--twin", action="store_true",
                    help="same initial weights, validation rows and lambdas for both (see above)")
     args = p.parse_args()
+    if args.twin and args.device != "cpu":
+        p.error("--twin runs on the CPU")
     torch.set_num_threads(args.threads)
     try:
         import lassonet
@@ -191,7 +202,7 @@ def main():
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     rows = []
     for name in args.datasets.split(","):
-        data = load(name, seed=0)
+        data = load(name, seed=0, data_dir=args.data)
         times = {lib: [] for lib, _ in runners}
         results = {}
         for rep in range(args.repeats):
@@ -208,7 +219,7 @@ def main():
         for lib, _ in runners:  # the paths are seeded: every run of a library gives the same one
             rows.append((name, lib, times[lib], *results[lib]))
     lines = [
-        f"torch {torch.__version__}, {args.threads} threads, {versions}; M = {args.M}, "
+        f"torch {torch.__version__}, {device_words(args)}, {versions}; M = {args.M}, "
         f"path_multiplier = {args.path_multiplier}, default epochs (1000 dense, 100 per lambda, "
         "patience 100/10); accuracy of the path model at the point nearest 50 features, and its "
         f"mean over the points nearest {', '.join(map(str, SPREAD_KS))} features; wall time: median "

@@ -3,7 +3,7 @@
 # lease is short): build against the machine's own torch, the CUDA tests, the CUDA benchmark.
 # Logs and tables go to $OUT (the device tool brings that folder back).
 #
-#   OUT=/tmp/gpu BUDGET_S=420 bash benchmarks/gpu_session.sh
+#   OUT=/tmp/gpu BUDGET_S=420 DATA_DIR=.gpudata bash benchmarks/gpu_session.sh
 #
 # If BASE names folders (space-separated) with other source trees of this package (say, main
 # before a kernel change, or a variant), they are built too and benchmarked side by side: an A/B
@@ -55,6 +55,14 @@ step "the main job on the GPU: lassonet-ext select --device cuda (bundled Mice P
 PYTHONPATH=$root timeout "$(limit 90)" python3 -m lassonet_ext select --device cuda --quiet --out /tmp/select_cuda \
   > /tmp/select_cuda.log 2>&1
 echo "rc=$?"; grep -iE "device|best|wall|took|seconds| s$" /tmp/select_cuda.log | head -n 8; tail -n 4 /tmp/select_cuda.log
+
+step "our path on the GPU and on this machine's CPU cores (bench_path.py: Mice Protein, MNIST)"
+# mnist.npz comes from DATA_DIR (the ../shared beside a checkout does not travel to a lent machine)
+for dev in cuda cpu; do
+  PYTHONPATH=$root timeout "$(limit 100)" python3 benchmarks/bench_path.py --device $dev --threads "$(nproc)" \
+    --data "${DATA_DIR:-$root/../shared/data}" --markdown "/tmp/path_$dev.md" > "/tmp/path_$dev.log" 2>&1
+  echo "$dev rc=$?"; cat "/tmp/path_$dev.md" 2>/dev/null || tail -n 5 "/tmp/path_$dev.log"
+done
 
 # bench TREE NAME: the full grid with TREE's build, table to $OUT/NAME.md (appended)
 bench() {

@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 import lassonet_ext
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE.parents[1] / "shared" / "data"
+DATA = HERE.parents[1] / "shared" / "data"  # --data overrides
 K = 50
 PAPER = {  # dataset: (Fisher, HSIC-Lasso, PFA, LassoNet), the paper's Table (k = 50, extra-trees)
     "MNIST": (0.813, 0.870, 0.873, 0.873),
@@ -41,22 +41,23 @@ NAMES = {"mnist": "MNIST", "fashion": "MNIST-Fashion", "isolet": "ISOLET", "coil
          "mice": "Mice Protein"}
 
 
-def load(name, seed):
+def load(name, seed, data=DATA):
     """(X_train, X_test, y_train, y_test) following the paper's split rule for `name`."""
+    data = Path(data)
     if name in ("mnist", "fashion"):
-        with np.load(DATA / f"{'mnist' if name == 'mnist' else 'fashion_mnist'}.npz") as z:
+        with np.load(data / f"{'mnist' if name == 'mnist' else 'fashion_mnist'}.npz") as z:
             X, y = z["X"].astype(np.float32) / 255, z["y"]
         return train_test_split(X, y, test_size=0.6, random_state=seed)  # 4000 / 6000
     if name == "isolet":  # the official split: isolet1-4 train, isolet5 test (no randomness)
-        with np.load(DATA / "isolet.npz") as z:
+        with np.load(data / "isolet.npz") as z:
             X, y, tr, te = z["X"], z["y"], z["train_idx"], z["test_idx"]
         return X[tr], X[te], y[tr], y[te]
     if name == "coil20":
-        with np.load(DATA / "coil20.npz") as z:
+        with np.load(data / "coil20.npz") as z:
             X, y = z["X"].astype(np.float32) / 255, z["y"]
         return train_test_split(X, y, test_size=0.2, random_state=seed)
     if name == "mice":
-        with np.load(DATA / "mice_protein.npz") as z:
+        with np.load(data / "mice_protein.npz") as z:
             X, y = z["X"], z["y"]
         return train_test_split(X, y, test_size=0.2, random_state=seed)  # 864 / 216
     raise ValueError(name)
@@ -93,6 +94,7 @@ def lassonet_features(X_tr, y_tr, seed, args):
                                           path_multiplier=args.path_multiplier,
                                           batch_size=args.batch_size,
                                           n_iters=(1000, args.path_epochs), random_state=seed,
+                                          patience=args.patience, device=args.device,
                                           standardize=not args.no_standardize)
     path = est.path(X_tr, y_tr, return_state_dicts=True)
     if args.selection == "first":
@@ -121,7 +123,7 @@ def mice_figure(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    X_tr, X_te, y_tr, y_te = load("mice", 0)
+    X_tr, X_te, y_tr, y_te = load("mice", 0, args.data)
     _, est, path = lassonet_features(X_tr, y_tr, 0, args)
     ks, accs = [], []
     for item in path:
@@ -149,7 +151,11 @@ def main():
                    help="last: the 50 features that leave the path last; first: the first path "
                         "point with at most 50 features")
     p.add_argument("--M", type=float, default=10.0)
+    p.add_argument("--patience", type=lambda v: tuple(int(x) for x in v.split(",")), default=(100, 10),
+                   help="epochs without improvement before stopping: dense,path")
     p.add_argument("--path-multiplier", type=float, default=1.05)
+    p.add_argument("--device", default="cpu", help="where our path trains (cpu or cuda)")
+    p.add_argument("--data", default=str(DATA), help="folder with the datasets (default ../shared/data)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-standardize", action="store_true",
                    help="train the path on the inputs as loaded (pixels / 255), as the paper's code does")
@@ -163,7 +169,7 @@ def main():
         res = {"fisher": [], "ln_et": [], "ln_mlp": [], "seconds": [], "ref_et": [], "ref_seconds": [],
                "k": []}
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            X_tr, X_te, y_tr, y_te = load(name, seed)
+            X_tr, X_te, y_tr, y_te = load(name, seed, args.data)
             res["fisher"].append(downstream(X_tr, X_te, y_tr, y_te, fisher_top(X_tr, y_tr, K), seed)[0])
             t0 = time.perf_counter()
             feats, _, _ = lassonet_features(X_tr, y_tr, seed, args)
@@ -197,7 +203,8 @@ def write(rows, args):
         "",
         f"`benchmarks/paper_table.py`, {args.seeds} seeds from {args.first_seed} (mean ± sd), lassonet_ext "
         f"{lassonet_ext.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
-        f"{platform.machine()} CPU, {args.threads} threads.",
+        f"{platform.machine()} CPU, {args.threads} threads"
+        + (f", our path on {args.device} ({torch.cuda.get_device_name()})." if args.device != "cpu" else "."),
         "",
         "| dataset | paper Fisher | paper HSIC-Lasso | paper PFA | paper LassoNet | our Fisher (ET) "
         "| our LassoNet (ET) | our LassoNet (1-hidden-layer net) | path time s "
@@ -219,13 +226,13 @@ def write(rows, args):
     lines += [
         "",
         "Settings: LassoNetClassifier(hidden_dims=({},), M={}, path_multiplier={}, batch_size={}), "
-        "epochs: 1000 dense, at most {} per lambda, patience 100 / 10; inputs {}; the features are "
+        "epochs: 1000 dense, at most {} per lambda, patience {} / {}; inputs {}; the features are "
         "{}; downstream "
         "ExtraTreesClassifier(n_estimators=200) and MLPClassifier(hidden_layer_sizes=(64,), "
         "early_stopping=True) on those features. Splits: MNIST and Fashion-MNIST 4000 train / "
         "6000 test of the 10k test set; ISOLET isolet1-4 / isolet5; COIL-20 and Mice Protein "
         "80/20 (seeded shuffles).".format(
-            args.hidden, args.M, args.path_multiplier, args.batch_size, args.path_epochs,
+            args.hidden, args.M, args.path_multiplier, args.batch_size, args.path_epochs, *args.patience,
             "as loaded (standardize=False)" if args.no_standardize else "standardised inside the estimator",
             "the 50 that leave the path last" if args.selection == "last"
             else "those of the first path point with at most 50"),
