@@ -13,24 +13,46 @@ class CrossEntropyLoss:
 
     ``value_and_grad`` also returns d loss / d logits in closed form, so the path trainer can skip
     autograd for plain MLPs (see ``LassoNetModel.forward_backward``).
+
+    Both take logits in either layout: rows of a (n, classes) tensor, or the transpose of a
+    contiguous (classes, n) one, which the trainer's forward produces. In the second the softmax
+    runs along memory, several times faster on CPU than torch's log_softmax over a short last
+    dimension (3600 x 10: 27 us against 290 us), and the gradient comes back in the same layout.
     """
 
     def __init__(self, weight: torch.Tensor | None = None):
         self.weight = weight
 
     def __call__(self, logits, y):
-        return F.cross_entropy(logits, y, weight=self.weight)
+        if not _classes_along_rows(logits):
+            return F.cross_entropy(logits, y, weight=self.weight)
+        nll = torch.log_softmax(logits.t(), 0).gather(0, y[None]).neg_().squeeze(0)
+        return _mean(nll, None if self.weight is None else self.weight[y])
 
     def value_and_grad(self, logits, y):
-        logp = torch.log_softmax(logits, 1)
-        nll = logp.gather(1, y[:, None]).neg_()
+        transposed = _classes_along_rows(logits)
+        dim = 0 if transposed else 1
+        logp = torch.log_softmax(logits.t() if transposed else logits, dim)
+        index = y[None] if transposed else y[:, None]
+        nll = logp.gather(dim, index).neg_()
         grad = logp.exp_()  # softmax, in logp's storage
-        grad.scatter_add_(1, y[:, None], nll.new_full(nll.shape, -1.0))
-        if self.weight is None:
-            return nll.mean(), grad.div_(y.shape[0])
-        w = self.weight[y][:, None]
-        total = w.sum()
-        return (nll * w).sum() / total, grad.mul_(w / total)
+        grad.scatter_add_(dim, index, nll.new_full(nll.shape, -1.0))
+        w = None if self.weight is None else self.weight[y]
+        if w is None:
+            grad.div_(y.shape[0])
+        else:
+            grad.mul_((w / w.sum()).unsqueeze(dim))
+        return _mean(nll.squeeze(dim), w), grad.t() if transposed else grad
+
+
+def _classes_along_rows(logits):
+    """True for (n, classes) logits that are the transpose of a contiguous (classes, n) tensor."""
+    return logits.dim() == 2 and not logits.is_contiguous() and logits.t().is_contiguous()
+
+
+def _mean(nll, w):
+    """The mean of per-sample losses, weighted as torch's losses weight classes."""
+    return nll.mean() if w is None else (nll * w).sum() / w.sum()
 
 
 class MSELoss:

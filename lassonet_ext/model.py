@@ -87,6 +87,33 @@ class LassoNetModel(nn.Module):
             return z[..., :m], z[..., m:]
         return F.linear(x, _columns(theta, features)), F.linear(x, _columns(first.weight, features), first.bias)
 
+    def _first_layer_columns(self, x, features):
+        """``_first_layer`` for 2-D ``x`` in the trainer's layout: samples along columns, (m, n) and
+        (K, n). The softmax over classes then runs along memory (see CrossEntropyLoss), and the
+        backward pass needs no transposed copies."""
+        theta, xt = self.theta, x.t()
+        if self.head is None:
+            return _columns(theta, features).mm(xt), None
+        first, m = self.layers[0], theta.shape[0]
+        if x.shape[-1] >= MERGED_FIRST_LAYER_MIN_FEATURES:
+            z = _columns(torch.cat([theta, first.weight]), features).mm(xt)
+            return z[:m], z[m:].add_(first.bias[:, None])
+        return (_columns(theta, features).mm(xt),
+                torch.addmm(first.bias[:, None], _columns(first.weight, features), xt))
+
+    @torch.no_grad()
+    def forward_columns(self, x: torch.Tensor, features: torch.Tensor | None = None):
+        """The trainer's forward (no dropout, no autograd): ``self(x, features).t()`` as a
+        contiguous (m, n) tensor, and each hidden layer's output (after its ReLU), also with
+        samples along columns. ``x`` is (n, d), or (n, len(features))."""
+        out, pre = self._first_layer_columns(x, features)
+        if pre is None:
+            return out, []
+        hidden = [pre.relu_()]
+        for layer in islice(self.layers, 1, None):
+            hidden.append(torch.addmm(layer.bias[:, None], layer.weight, hidden[-1]).relu_())
+        return torch.addmm(out, self.head.weight, hidden[-1]).add_(self.head.bias[:, None]), hidden
+
     @torch.no_grad()
     def forward_backward(self, x: torch.Tensor, y: torch.Tensor, loss,
                          features: torch.Tensor | None = None) -> torch.Tensor:
@@ -95,40 +122,37 @@ class LassoNetModel(nn.Module):
         By hand, for a model without dropout and a ``loss`` with ``value_and_grad(out, y) ->
         (value, d value / d out)`` (``lassonet_ext.losses``): the same gradients as autograd (to
         rounding). On small data autograd's bookkeeping costs as much as the arithmetic; this is
-        the MLP's chain rule in a few matrix products. ``x`` is (n, d), or (n, len(features));
-        the features left out get zero gradients. Returns the loss.
+        the MLP's chain rule in a few matrix products, with samples along columns
+        (``forward_columns``; the loss gets ``out`` as the transpose of a contiguous tensor). ``x``
+        is (n, d), or (n, len(features)); the features left out get zero gradients. Returns the loss.
         """
         if self.dropout is not None:
             raise ValueError("forward_backward does not support dropout; use autograd")
         theta, layers = self.theta, list(self.layers)
         d = theta.shape[1]
-        out, pre = self._first_layer(x, features)
-        if pre is None:
-            value, g_out = loss.value_and_grad(out, y)
-            theta.grad = _full_width(g_out.t().mm(x), features, d)
+        out, hidden = self.forward_columns(x, features)
+        value, g_out = loss.value_and_grad(out.t(), y)
+        g_out = g_out.t()  # (m, n), like out
+        if not hidden:
+            theta.grad = _full_width(g_out.mm(x), features, d)
             return value
-        hidden = [pre.relu_()]  # each hidden layer's output, after its ReLU
-        for layer in layers[1:]:
-            hidden.append(F.linear(hidden[-1], layer.weight, layer.bias).relu_())
-        out = torch.addmm(out, hidden[-1], self.head.weight.t()).add_(self.head.bias)
-        value, g_out = loss.value_and_grad(out, y)
-        self.head.weight.grad = g_out.t().mm(hidden[-1])
-        self.head.bias.grad = g_out.sum(0)
-        g = g_out.mm(self.head.weight)
+        self.head.weight.grad = g_out.mm(hidden[-1].t())
+        self.head.bias.grad = g_out.sum(1)
+        g = self.head.weight.t().mm(g_out)
         for i in range(len(layers) - 1, -1, -1):
-            g = g.mul_(hidden[i] > 0)  # through the ReLU
+            g = torch.ops.aten.threshold_backward(g, hidden[i], 0)  # ReLU's backward, one pass
             layer = layers[i]
-            layer.bias.grad = g.sum(0)
+            layer.bias.grad = g.sum(1)
             if i:
-                layer.weight.grad = g.t().mm(hidden[i - 1])
-                g = g.mm(layer.weight)
+                layer.weight.grad = g.mm(hidden[i - 1].t())
+                g = layer.weight.t().mm(g)
         first, m = layers[0], theta.shape[0]
         if x.shape[-1] >= MERGED_FIRST_LAYER_MIN_FEATURES:  # one pass over x for both gradients
-            both = _full_width(torch.cat([g_out, g], 1).t().mm(x), features, d)
+            both = _full_width(torch.cat([g_out, g]).mm(x), features, d)
             theta.grad, first.weight.grad = both[:m], both[m:]
         else:
-            theta.grad = _full_width(g_out.t().mm(x), features, d)
-            first.weight.grad = _full_width(g.t().mm(x), features, d)
+            theta.grad = _full_width(g_out.mm(x), features, d)
+            first.weight.grad = _full_width(g.mm(x), features, d)
         return value
 
     def _activate(self, h: torch.Tensor) -> torch.Tensor:
@@ -152,13 +176,12 @@ class LassoNetModel(nn.Module):
     @torch.no_grad()
     def selected_features(self) -> torch.Tensor:
         """Boolean mask (d,) of the features still in the model (theta_j != 0)."""
-        return torch.linalg.vector_norm(self.theta, dim=0) != 0
+        return (self.theta != 0).any(dim=0)
 
     def l1_regularisation(self) -> torch.Tensor:
         """sum_j ||theta_j||_2 (sum_G ||theta_G||_2 with groups), the penalty lam multiplies."""
-        if self.groups is None:  # (linalg's norm: Tensor.norm's Python wrapper cost as much again)
-            return torch.linalg.vector_norm(self.theta, dim=0).sum()
-        sq = self.group_sum((self.theta ** 2).sum(dim=0))
+        # Not linalg.vector_norm(theta, dim=0): on CPU its reduction across rows costs 10x this.
+        sq = self.group_sum(self.theta.square().sum(dim=0))
         nonzero = sq > 0  # sqrt's gradient at 0 is inf: take the subgradient 0 there, as norm() does
         return (torch.where(nonzero, sq, 1.0).sqrt() * nonzero).sum()
 

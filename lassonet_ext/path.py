@@ -108,10 +108,12 @@ class _Trainer:
         self._entry = None  # (weights' versions, entry thresholds)
         self.loss_fn, self.batch_size, self.tol = loss_fn, batch_size, tol
         self.gamma, self.gamma_skip, self.lam_bar, self.generator = gamma, gamma_skip, lam_bar, generator
-        # Gradients by hand (LassoNetModel.forward_backward) where the model and loss allow it:
-        # on small data autograd's bookkeeping costs as much as the arithmetic.
-        self.by_hand = (plain and model.dropout is None
-                        and hasattr(loss_fn, "value_and_grad")
+        # Our losses (those with value_and_grad) take outputs with samples along columns, the
+        # layout of LassoNetModel.forward_columns. Gradients by hand (forward_backward) where the
+        # model and loss allow it: on small data autograd's bookkeeping costs as much as the
+        # arithmetic.
+        self.columns = plain and hasattr(loss_fn, "value_and_grad")
+        self.by_hand = (self.columns and model.dropout is None
                         and all(p.requires_grad for p in model.parameters()))
 
     def smooth_penalty(self):
@@ -161,7 +163,11 @@ class _Trainer:
     @torch.no_grad()
     def evaluate(self, lam, X, y):
         self.mode(False)
-        loss = float(self.loss_fn(self.forward(X), y))
+        if self.columns:  # (eval mode: no dropout)
+            out = self.model.forward_columns(X, self.active.features)[0].t()
+        else:
+            out = self.forward(X)
+        loss = float(self.loss_fn(out, y))
         return loss, loss + float(self.penalty(lam))
 
     def state(self):

@@ -30,6 +30,24 @@ def test_cross_entropy_gradient_is_autograds(device, weighted):
     torch.testing.assert_close(ref_value, torch.nn.functional.cross_entropy(logits, y, weight=weight), **F64)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_takes_logits_with_samples_along_columns(device, weighted):
+    # The trainer's layout: (n, classes) logits that are the transpose of a contiguous tensor.
+    g = torch.Generator().manual_seed(2)
+    rows = (3 * torch.randn(40, 5, generator=g, dtype=torch.float64)).to(device)
+    y = torch.randint(0, 5, (40,), generator=g).to(device)
+    weight = torch.rand(5, generator=g, dtype=torch.float64).to(device) + 0.1 if weighted else None
+    loss = CrossEntropyLoss(weight)
+    columns = rows.t().contiguous().t()
+    assert not columns.is_contiguous() and torch.equal(columns, rows)
+    value, grad = loss.value_and_grad(columns, y)
+    ref_value, ref_grad = autograd_value_and_grad(loss, rows, y)
+    assert grad.t().is_contiguous()  # the gradient comes back in the logits' layout
+    torch.testing.assert_close(value, ref_value, **F64)
+    torch.testing.assert_close(grad, ref_grad, **F64)
+    torch.testing.assert_close(loss(columns, y), torch.nn.functional.cross_entropy(rows, y, weight=weight), **F64)
+
+
 def test_mse_gradient_is_autograds(device):
     g = torch.Generator().manual_seed(1)
     pred = torch.randn(30, 3, generator=g, dtype=torch.float64).to(device)
@@ -107,6 +125,17 @@ def test_forward_on_an_active_set_is_the_full_forward(device):
             model.W[:, ~keep] = 0
         x = torch.randn(11, d, dtype=torch.float64, device=device)
         torch.testing.assert_close(model(x[:, features], features), model(x), **F64)
+
+
+@pytest.mark.parametrize("hidden_dims", [(), (5,), (5, 4)])
+def test_forward_columns_is_the_forward_transposed(device, hidden_dims):
+    torch.manual_seed(4)
+    for d in (9, MERGED_FIRST_LAYER_MIN_FEATURES + 1):
+        model = LassoNetModel(d, hidden_dims, 3).double().to(device)
+        x = torch.randn(11, d, dtype=torch.float64, device=device)
+        out, hidden = model.forward_columns(x)
+        assert out.shape == (3, 11) and out.is_contiguous() and len(hidden) == len(hidden_dims)
+        torch.testing.assert_close(out, model(x).t(), **F64)
 
 
 def test_forward_backward_refuses_dropout():
