@@ -71,12 +71,34 @@ def live_features(model) -> torch.Tensor:
 
 
 class ActiveSet:
-    """The features a fit computes on, and X's and X_val's columns for them (gathered once)."""
+    """The features a fit computes on, and the columns of X and X_val for them, gathered once.
+
+    X and X_val are kept as one matrix, X's rows then X_val's (``X_all``; ``X`` and ``X_val`` are
+    views of it), so the trainer can run its forward pass over both in one go.
+    """
 
     def __init__(self, X, X_val):
-        self.X, self.X_val = X, X_val
+        self.n = X.shape[0]
+        self.X_all = torch.cat([X, X_val])
         self.mask = self.features = None  # None: every feature
-        self.X_fit, self.X_val_fit = X, X_val
+        self.X_all_fit = self.X_all
+
+    @property
+    def X(self):
+        return self.X_all[:self.n]
+
+    @property
+    def X_val(self):
+        return self.X_all[self.n:]
+
+    @property
+    def X_fit(self):
+        """X's columns of the features in the set."""
+        return self.X_all_fit[:self.n]
+
+    @property
+    def X_val_fit(self):
+        return self.X_all_fit[self.n:]
 
     def restrict(self, mask, model, optimizer):
         """Compute on the features in ``mask`` (None, or all True: every feature) from now on."""
@@ -86,8 +108,7 @@ class ActiveSet:
             return  # the same set
         self.mask = mask
         self.features = None if mask is None else mask.nonzero().squeeze(1)
-        self.X_fit = self.X if mask is None else self.X.index_select(1, self.features)
-        self.X_val_fit = self.X_val if mask is None else self.X_val.index_select(1, self.features)
+        self.X_all_fit = self.X_all if mask is None else self.X_all.index_select(1, self.features)
         if mask is not None:
             # The features left out are zero; so must their optimiser state be (the momentum
             # buffer), or a step would move them with no gradient. Once cleared it stays zero

@@ -123,14 +123,20 @@ class LassoNetModel(nn.Module):
         (value, d value / d out)`` (``lassonet_ext.losses``): the same gradients as autograd (to
         rounding). On small data autograd's bookkeeping costs as much as the arithmetic; this is
         the MLP's chain rule in a few matrix products, with samples along columns
-        (``forward_columns``; the loss gets ``out`` as the transpose of a contiguous tensor). ``x``
-        is (n, d), or (n, len(features)); the features left out get zero gradients. Returns the loss.
+        (``forward_columns``, then ``backward_columns``). ``x`` is (n, d), or (n, len(features));
+        the features left out get zero gradients. Returns the loss.
         """
         if self.dropout is not None:
             raise ValueError("forward_backward does not support dropout; use autograd")
+        return self.backward_columns(x, y, loss, *self.forward_columns(x, features), features)
+
+    @torch.no_grad()
+    def backward_columns(self, x, y, loss, out, hidden, features=None) -> torch.Tensor:
+        """The second half of ``forward_backward``, from ``forward_columns(x, features)``'s result
+        (or its first n columns: the path trainer computes the training and validation rows in
+        one pass). The loss gets ``out.t()``: samples along memory. Returns the loss."""
         theta, layers = self.theta, list(self.layers)
         d = theta.shape[1]
-        out, hidden = self.forward_columns(x, features)
         value, g_out = loss.value_and_grad(out.t(), y)
         g_out = g_out.t()  # (m, n), like out
         if not hidden:

@@ -80,13 +80,13 @@ FAST = dict(hidden_dims=(8,), n_iters=(200, 40), patience=(20, 5), path_multipli
 def test_the_active_set_gives_the_same_path_on_fewer_columns(monkeypatch):
     X, y = data()
     columns = []
-    forward_backward = LassoNetModel.forward_backward
+    backward_columns = LassoNetModel.backward_columns  # every gradient the trainer takes
 
     def counting(self, x, *args, **kwargs):
         columns.append(x.shape[1])
-        return forward_backward(self, x, *args, **kwargs)
+        return backward_columns(self, x, *args, **kwargs)
 
-    monkeypatch.setattr(LassoNetModel, "forward_backward", counting)
+    monkeypatch.setattr(LassoNetModel, "backward_columns", counting)
     with_set = LassoNetRegressor(**FAST).fit(X, y)
     used = list(columns)
     monkeypatch.setattr(path_module, "entry_scale", lambda optimizer: None)  # every feature, always

@@ -164,3 +164,29 @@ def test_a_subclass_with_its_own_forward_trains_by_autograd():
     for name in got:
         torch.testing.assert_close(got[name], expected[name], msg=name)
     assert _Trainer(LassoNetModel(5, (4,), 1), x, y, x, y, MSELoss(), None, 0.99, 0.0, 0.0, 0.0, None).by_hand
+
+
+def test_one_forward_pass_for_validation_and_gradient_gives_the_two_pass_fit():
+    # The trainer's full-batch loop takes the validation objective and the next gradient from one
+    # forward pass over both sets of rows (_Trainer.joint); the plain loop makes two passes.
+    from lassonet_ext.path import _Trainer
+
+    g = torch.Generator().manual_seed(5)
+    x, x_val = torch.randn(60, 9, generator=g, dtype=torch.float64), torch.randn(20, 9, generator=g, dtype=torch.float64)
+    w = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    y, y_val = (x @ w).argmax(1), (x_val @ w).argmax(1)
+    fits = []
+    for joint in (True, False):
+        torch.manual_seed(6)
+        model = LassoNetModel(9, (7,), 3, M=2.0).double()
+        trainer = _Trainer(model, x, y, x_val, y_val, CrossEntropyLoss(), None, 0.99, 0.0, 0.0, 0.0, None)
+        assert trainer.joint
+        trainer.joint = joint
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        epochs = trainer.fit_active(0.05, optimizer, 300, 10)
+        fits.append((epochs, trainer.evaluate(0.05, x_val, y_val)[1], model.state_dict()))
+    (e1, v1, s1), (e2, v2, s2) = fits
+    assert e1 == e2 and 10 < e1 < 300  # early stopping made the same decisions
+    assert v1 == pytest.approx(v2, rel=1e-12)
+    for k in s1:
+        torch.testing.assert_close(s1[k], s2[k], **F64)
