@@ -65,9 +65,10 @@ def extensions():
     print(f"lassonet_ext: building the {'CPU + CUDA' if build_cuda else 'CPU'} op ({why})")
     sources = ["csrc/ops.cpp", "csrc/python_module.cpp"] + sorted(glob.glob("csrc/cpu/*.cpp"))
     # py_limited_api=True: one wheel for every CPython >= 3.9 (cpp_extension sets Py_LIMITED_API).
-    # No FP traps or errno: lets the compiler if-convert and vectorise the branch-free passes.
+    # No FP traps or errno: lets the compiler if-convert and vectorise the branch-free passes. No
+    # FMA contraction: the AVX-512 copy of the chunk solver gives the baseline's bits.
     openmp = openmp_flags()
-    cxx = ["-O3", "-fno-math-errno", "-fno-trapping-math"] + openmp
+    cxx = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"] + openmp
     if build_cuda:
         sources += sorted(glob.glob("csrc/cuda/*.cu"))
         return [

@@ -1,6 +1,7 @@
-"""The CPU op's chunks run an AVX2 build where the CPU has AVX2 and the baseline build elsewhere
-(or when LASSONET_CPU_CAPABILITY=default). Both must give the same bits: same operations lane by
-lane, no FMA contraction. Each setting runs in its own process (the choice is made once)."""
+"""The CPU op's chunks run an AVX-512 build where the CPU has AVX-512, an AVX2 build where it has
+AVX2, and the baseline build elsewhere; LASSONET_CPU_CAPABILITY=avx2 or =default asks for a
+narrower one. All must give the same bits: same operations lane by lane, no FMA contraction. Each
+setting runs in its own process (the choice is made once)."""
 import os
 import pathlib
 import subprocess
@@ -43,16 +44,22 @@ def outputs(tmp_path, capability):
     return torch.load(path)
 
 
-def has_avx2():
+def cpu_flags():
     cpuinfo = pathlib.Path("/proc/cpuinfo")
-    return cpuinfo.exists() and " avx2" in cpuinfo.read_text()
+    return set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
 
 
-@pytest.mark.skipif(not has_avx2(), reason="no AVX2 on this CPU: both settings run the baseline build")
-def test_avx2_chunks_equal_the_baseline_bit_for_bit(tmp_path):
-    best, baseline = outputs(tmp_path, None), outputs(tmp_path, "default")
-    assert len(best) == len(baseline) == 24
-    for a, b in zip(best, baseline):
+AVX512 = {"avx512f", "avx512vl", "avx512bw", "avx512dq"}
+
+
+# None: the widest build this CPU has, which is the AVX2 one's case where it lacks AVX-512
+@pytest.mark.parametrize("capability, needs", [("avx2", {"avx2"}), (None, AVX512)], ids=["avx2", "avx512"])
+def test_wider_chunks_equal_the_baseline_bit_for_bit(tmp_path, capability, needs):
+    if not needs <= cpu_flags():
+        pytest.skip(f"this CPU lacks {', '.join(sorted(needs - cpu_flags()))}")
+    wide, baseline = outputs(tmp_path, capability), outputs(tmp_path, "default")
+    assert len(wide) == len(baseline) == 24
+    for a, b in zip(wide, baseline):
         assert torch.equal(a.isnan(), b.isnan())
         assert torch.equal(a.nan_to_num(nan=0.0), b.nan_to_num(nan=0.0))
-    assert any(t.isnan().any() for t in best)  # the NaN feature went through
+    assert any(t.isnan().any() for t in wide)  # the NaN feature went through

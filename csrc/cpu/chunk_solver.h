@@ -1,7 +1,7 @@
 // The CPU kernel's chunk solver: passes over C adjacent features at a time, vectorised across
 // them. No torch types, so that it can be compiled once per instruction set
-// (hier_prox_cpu.cpp: baseline x86-64 or any other CPU; hier_prox_cpu_avx2.cpp: AVX2), each copy
-// in its own LASSONET_ISA namespace (see hier_prox.h).
+// (hier_prox_cpu.cpp: baseline x86-64 or any other CPU; hier_prox_cpu_avx2.cpp: AVX2;
+// hier_prox_cpu_avx512.cpp: AVX-512), each copy in its own LASSONET_ISA namespace (see hier_prox.h).
 #pragma once
 
 #include <algorithm>
@@ -12,7 +12,7 @@
 #include "../hier_prox.h"
 
 // Whether the per-feature loops stay rolled for double too (see for_each_feature): set by the
-// AVX2 build, where 4-double vectors make the rolled, vectorised loops the faster ones.
+// AVX2 and AVX-512 builds, where 4- and 8-double vectors make the rolled, vectorised loops faster.
 #ifndef LASSONET_ROLLED_DOUBLE
 #define LASSONET_ROLLED_DOUBLE 0
 #endif
@@ -31,11 +31,15 @@ struct ChunkJob {
   double lam, M, lam_bar;
 };
 
-// The AVX2 copy of solve_chunks (hier_prox_cpu_avx2.cpp), for float and double. Use it only
-// where avx2_chunks_available() says so: compiled in (GCC or Clang on x86-64) and this CPU has AVX2.
+// The AVX2 and AVX-512 copies of solve_chunks (hier_prox_cpu_avx2.cpp, hier_prox_cpu_avx512.cpp),
+// for float and double. Use one only where its *_available() says so: compiled in (GCC or Clang on
+// x86-64) and this CPU has the instructions.
 bool avx2_chunks_available();
 void solve_chunks_avx2(const ChunkJob<float>& job, int64_t t0, int64_t t1);
 void solve_chunks_avx2(const ChunkJob<double>& job, int64_t t0, int64_t t1);
+bool avx512_chunks_available();
+void solve_chunks_avx512(const ChunkJob<float>& job, int64_t t0, int64_t t1);
+void solve_chunks_avx512(const ChunkJob<double>& job, int64_t t0, int64_t t1);
 
 inline namespace LASSONET_ISA {
 

@@ -6,7 +6,7 @@
 // registers, reading contiguous memory and vectorising (chunk_solver.h). Each feature still
 // accumulates in index order with the shared per-entry math of hier_prox.h, so results equal the
 // CUDA general path bit for bit and do not depend on the thread count or on the instruction set
-// the chunks ran with (baseline or AVX2: no FMA contraction, same operations lane by lane).
+// the chunks ran with (baseline, AVX2 or AVX-512: no FMA contraction, same operations lane by lane).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -24,23 +24,32 @@
 namespace lassonet {
 namespace {
 
-// Whether the chunks run their AVX2 copy: where the CPU has it, unless the environment variable
-// LASSONET_CPU_CAPABILITY=default asks for the baseline (like ATen's ATEN_CPU_CAPABILITY; the
-// tests compare the two). Decided once per process.
-bool use_avx2_chunks() {
-  static const bool use = [] {
+// Which copy of the chunk solver runs: the widest this CPU has (AVX-512, AVX2, the baseline),
+// unless the environment variable LASSONET_CPU_CAPABILITY asks for a narrower one ("avx2" or
+// "default", as ATen's ATEN_CPU_CAPABILITY; the tests compare them). Decided once per process.
+enum class ChunkIsa { baseline, avx2, avx512 };
+
+ChunkIsa chunk_isa() {
+  static const ChunkIsa isa = [] {
     const char* env = std::getenv("LASSONET_CPU_CAPABILITY");
-    return avx2_chunks_available() && !(env != nullptr && std::strcmp(env, "default") == 0);
+    const bool at_most_avx2 = env != nullptr && std::strcmp(env, "avx2") == 0;
+    if (env != nullptr && std::strcmp(env, "default") == 0) return ChunkIsa::baseline;
+    if (!at_most_avx2 && avx512_chunks_available()) return ChunkIsa::avx512;
+    return avx2_chunks_available() ? ChunkIsa::avx2 : ChunkIsa::baseline;
   }();
-  return use;
+  return isa;
 }
 
-// solve_chunks with the AVX2 copy where use_avx2_chunks() allows it (float and double; 16-bit
-// types always run the baseline).
+// solve_chunks with the copy chunk_isa() picks (float and double; 16-bit types always run the
+// baseline).
 template <typename scalar_t>
 void solve_chunks_fastest(const ChunkJob<scalar_t>& job, int64_t t0, int64_t t1) {
   if constexpr (std::is_same<scalar_t, float>::value || std::is_same<scalar_t, double>::value) {
-    if (use_avx2_chunks()) return solve_chunks_avx2(job, t0, t1);
+    switch (chunk_isa()) {
+      case ChunkIsa::avx512: return solve_chunks_avx512(job, t0, t1);
+      case ChunkIsa::avx2: return solve_chunks_avx2(job, t0, t1);
+      case ChunkIsa::baseline: break;
+    }
   }
   solve_chunks(job, t0, t1);
 }
