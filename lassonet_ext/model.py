@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ops import groups_to_csr, hier_prox, hier_prox_group
+from .ops import groups_to_csr, hier_prox_group, hier_prox_unchecked
 
 __all__ = ["LassoNetModel"]
 
@@ -168,7 +168,7 @@ class LassoNetModel(nn.Module):
     def prox_(self, lam: float, lam_bar: float = 0.0) -> None:
         """Apply HIER-PROX to (theta, W) in place with this step's thresholds."""
         if self.groups is None:
-            hier_prox(self.theta, self.W, lam, self.M, lam_bar)
+            hier_prox_unchecked(self.theta, self.W, lam, self.M, lam_bar)
         else:
             hier_prox_group(self.theta, self.W, self.group_ptr, self.group_features, lam, self.M, lam_bar)
 
@@ -188,6 +188,8 @@ class LassoNetModel(nn.Module):
         """sum_j ||theta_j||_2 (sum_G ||theta_G||_2 with groups), the penalty lam multiplies."""
         # Not linalg.vector_norm(theta, dim=0): on CPU its reduction across rows costs 10x this.
         sq = self.group_sum(self.theta.square().sum(dim=0))
+        if not (torch.is_grad_enabled() and self.theta.requires_grad):
+            return sq.sqrt_().sum()  # (the trainer's validation objective, every epoch)
         nonzero = sq > 0  # sqrt's gradient at 0 is inf: take the subgradient 0 there, as norm() does
         return (torch.where(nonzero, sq, 1.0).sqrt() * nonzero).sum()
 

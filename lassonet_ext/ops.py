@@ -64,6 +64,16 @@ def hier_prox(theta: torch.Tensor, W: torch.Tensor, lam: float, M: float, lam_ba
     reference.hier_prox_(theta, W, lam, M, lam_bar)
 
 
+def hier_prox_unchecked(theta, W, lam, M, lam_bar=0.0) -> None:
+    """``hier_prox`` without the Python argument checks, for callers that built the arguments
+    themselves (``LassoNetModel.prox_``, every training step): the native op checks the tensors
+    again, before writing, with the same errors."""
+    if HAS_NATIVE:
+        torch.ops.lassonet.hier_prox.default(theta, W, float(lam), float(M), float(lam_bar))
+    else:
+        hier_prox(theta, W, lam, M, lam_bar)
+
+
 def _warn_fallback():
     global _warned_fallback
     if not _warned_fallback:

@@ -45,3 +45,19 @@ def test_merged_forward_keeps_batch_dimensions():
     x = torch.randn(3, 4, 200)
     assert model(x).shape == (3, 4, 2)
     torch.testing.assert_close(model(x), separate_forward(model, x))
+
+
+def test_l1_regularisation_is_the_sum_of_column_norms_with_and_without_autograd():
+    torch.manual_seed(7)
+    model = LassoNetModel(6, (4,), 3).double()
+    with torch.no_grad():
+        model.theta[:, 2] = 0  # a zero column: its subgradient is 0, not NaN
+    want = torch.linalg.vector_norm(model.theta.detach(), dim=0).sum()
+    with torch.no_grad():  # the trainer's path (squares and sums, no where())
+        torch.testing.assert_close(model.l1_regularisation(), want, rtol=1e-14, atol=0)
+    value = model.l1_regularisation()
+    torch.testing.assert_close(value.detach(), want, rtol=1e-14, atol=0)
+    value.backward()
+    expected = model.theta.detach() / torch.linalg.vector_norm(model.theta.detach(), dim=0).clamp_min(1e-300)
+    torch.testing.assert_close(model.skip.weight.grad, expected)
+    assert torch.count_nonzero(model.skip.weight.grad[:, 2]) == 0

@@ -42,16 +42,14 @@ def bad_inputs():
 CASES = bad_inputs()
 
 
-@pytest.mark.parametrize("entry", ["wrapper", "torch.ops"])
+@pytest.mark.parametrize("entry", ["wrapper", "torch.ops", "unchecked"])
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_raises_and_changes_nothing(case, entry):
     _, theta, W, kw, exc, match = case
     args = {"lam": 0.1, "M": 1.0, "lam_bar": 0.0, **kw}
     before = (theta.clone(), W.clone())
-    if entry == "wrapper":
-        fn = lassonet_ext.hier_prox
-    else:
-        fn = torch.ops.lassonet.hier_prox
+    fn = {"wrapper": lassonet_ext.hier_prox, "torch.ops": torch.ops.lassonet.hier_prox,
+          "unchecked": lassonet_ext.ops.hier_prox_unchecked}[entry]  # (the trainer's entry)
     with pytest.raises(exc, match=match):
         fn(theta, W, args["lam"], args["M"], args["lam_bar"])
     assert torch.equal(theta, before[0]) and torch.equal(W, before[1])
