@@ -15,9 +15,10 @@ class CrossEntropyLoss:
     autograd for plain MLPs (see ``LassoNetModel.forward_backward``).
 
     Both take logits in either layout: rows of a (n, classes) tensor, or the transpose of a
-    (classes, n) one with samples along memory, which the trainer's forward produces. In the second the softmax
-    runs along memory, several times faster on CPU than torch's log_softmax over a short last
-    dimension (3600 x 10: 27 us against 290 us), and the gradient comes back in the same layout.
+    (classes, n) one with samples along memory, which the trainer's forward produces. In the
+    second the softmax runs along memory, several times faster on CPU than torch's log_softmax
+    over a short last dimension (3600 x 10: 27 us against 290 us), and the gradient comes back in
+    the same layout.
     """
 
     def __init__(self, weight: torch.Tensor | None = None):

@@ -176,6 +176,11 @@ class _Trainer:
             out = self.model.forward_columns(X, self.active.features)[0].t()
         else:
             out = self.forward(X)
+        return self._loss_and_objective(lam, out, y)
+
+    @torch.no_grad()
+    def _loss_and_objective(self, lam, out, y):
+        """The loss of the outputs ``out`` against ``y``, and the objective (loss + penalties)."""
         loss = float(self.loss_fn(out, y))
         return loss, loss + float(self.penalty(lam))
 
@@ -231,7 +236,7 @@ class _Trainer:
         n, joint = self.X.shape[0], self.joint
         if joint:
             out, hidden = model.forward_columns(active.X_all_fit, active.features)
-            best = self._val_objective(lam, out[:, n:])
+            best = self._loss_and_objective(lam, out[:, n:].t(), self.y_val)[1]
         else:
             best = self.evaluate(lam, active.X_val_fit, self.y_val)[1]
         best = best if math.isfinite(best) else math.inf
@@ -242,7 +247,7 @@ class _Trainer:
                 self.step_gradients(active.X_fit, self.y, (out[:, :n], [h[:, :n] for h in hidden]))
                 self._step(lam, optimizer)
                 out, hidden = model.forward_columns(active.X_all_fit, active.features)
-                val_obj = self._val_objective(lam, out[:, n:])
+                val_obj = self._loss_and_objective(lam, out[:, n:].t(), self.y_val)[1]
             else:
                 for idx in _batches(n, self.batch_size, self.generator):
                     self.step_gradients(active.X_fit[idx], self.y[idx])
@@ -267,11 +272,6 @@ class _Trainer:
         optimizer.step()
         lr = optimizer.param_groups[0]["lr"]
         self.model.prox_(lam * lr, self.lam_bar * lr)
-
-    @torch.no_grad()
-    def _val_objective(self, lam, out):
-        """The validation objective from ``forward_columns``' output on the validation rows."""
-        return float(self.loss_fn(out.t(), self.y_val)) + float(self.penalty(lam))
 
     def item(self, lam, n_iters, keep_state):
         loss, obj = self.evaluate(lam, self.active.X_fit, self.y)
