@@ -135,31 +135,54 @@ class LassoNetModel(nn.Module):
         """The second half of ``forward_backward``, from ``forward_columns(x, features)``'s result
         (or its first n columns: the path trainer computes the training and validation rows in
         one pass). The loss gets ``out.t()``: samples along memory. Returns the loss."""
-        theta, layers = self.theta, list(self.layers)
-        d = theta.shape[1]
+        value, g_out, g = self._backprop(y, loss, out, hidden, set_grads=True)
+        self.theta.grad, first_grad = self._first_layer_grads(x, g_out, g, features)
+        if first_grad is not None:
+            self.layers[0].weight.grad = first_grad
+        return value
+
+    @torch.no_grad()
+    def first_layer_gradients_columns(self, x, y, loss, out, hidden):
+        """The loss's gradients with respect to theta and W (None without hidden layers) over
+        every column of ``x`` (n, d), from ``forward_columns``' result on those n rows, which may
+        read only the columns of the features in the model (the others add nothing to the
+        output). The path trainer's entry thresholds, by hand; no ``.grad`` is touched."""
+        _, g_out, g = self._backprop(y, loss, out, hidden, set_grads=False)
+        return self._first_layer_grads(x, g_out, g, None)
+
+    def _backprop(self, y, loss, out, hidden, set_grads):
+        """The loss, and its gradients with respect to the skip layer's output and the first
+        hidden layer's pre-activation (None without one), samples along columns; with
+        ``set_grads``, the ``.grad`` of every layer after the first on the way."""
         value, g_out = loss.value_and_grad(out.t(), y)
         g_out = g_out.t()  # (m, n), like out
         if not hidden:
-            theta.grad = _full_width(g_out.mm(x), features, d)
-            return value
-        self.head.weight.grad = g_out.mm(hidden[-1].t())
-        self.head.bias.grad = g_out.sum(1)
+            return value, g_out, None
+        layers = list(self.layers)
+        if set_grads:
+            self.head.weight.grad = g_out.mm(hidden[-1].t())
+            self.head.bias.grad = g_out.sum(1)
         g = self.head.weight.t().mm(g_out)
         for i in range(len(layers) - 1, -1, -1):
             g = torch.ops.aten.threshold_backward(g, hidden[i], 0)  # ReLU's backward, one pass
             layer = layers[i]
-            layer.bias.grad = g.sum(1)
+            if set_grads:
+                layer.bias.grad = g.sum(1)
             if i:
-                layer.weight.grad = g.mm(hidden[i - 1].t())
+                if set_grads:
+                    layer.weight.grad = g.mm(hidden[i - 1].t())
                 g = layer.weight.t().mm(g)
-        first, m = layers[0], theta.shape[0]
+        return value, g_out, g
+
+    def _first_layer_grads(self, x, g_out, g, features):
+        """theta's and W's gradients (rows, d) from the output and pre-activation gradients."""
+        d, m = self.theta.shape[1], self.theta.shape[0]
+        if g is None:
+            return _full_width(g_out.mm(x), features, d), None
         if x.shape[-1] >= MERGED_FIRST_LAYER_MIN_FEATURES:  # one pass over x for both gradients
             both = _full_width(torch.cat([g_out, g]).mm(x), features, d)
-            theta.grad, first.weight.grad = both[:m], both[m:]
-        else:
-            theta.grad = _full_width(g_out.mm(x), features, d)
-            first.weight.grad = _full_width(g.mm(x), features, d)
-        return value
+            return both[:m], both[m:]
+        return _full_width(g_out.mm(x), features, d), _full_width(g.mm(x), features, d)
 
     def _activate(self, h: torch.Tensor) -> torch.Tensor:
         h = torch.relu(h)

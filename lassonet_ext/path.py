@@ -107,6 +107,7 @@ class _Trainer:
         self.model, self.X, self.y, self.X_val, self.y_val = model, self.active.X, y, self.active.X_val, y_val
         self.use_active_set = plain
         self._entry = None  # (weights' versions, entry thresholds)
+        self._forward = None  # (weights' versions, joint_forward's result)
         self.loss_fn, self.batch_size, self.tol = loss_fn, batch_size, tol
         self.gamma, self.gamma_skip, self.lam_bar, self.generator = gamma, gamma_skip, lam_bar, generator
         # Our losses (those with value_and_grad) take outputs with samples along columns, the
@@ -203,28 +204,50 @@ class _Trainer:
             active.restrict(None, self.model, optimizer)
             return self.fit_active(lam, optimizer, n_epochs, patience)
         threshold = lam * scale
-        in_play = live_features(self.model)
+        live = live_features(self.model)
+        in_play = live.clone()
         if not bool(in_play.all()):
             in_play |= self.entry_thresholds() > START_MARGIN * threshold
-        active.restrict(in_play, self.model, optimizer)
+        active.restrict(in_play, self.model, optimizer, live)
         epochs = self.fit_active(lam, optimizer, n_epochs, patience)
         while active.mask is not None and epochs < n_epochs:
             entering = ~active.mask & (self.entry_thresholds() > threshold)
             if not bool(entering.any()):
                 break
-            active.restrict(active.mask | entering, self.model, optimizer)
+            active.restrict(active.mask | entering, self.model, optimizer, live_features(self.model))
             epochs += self.fit_active(lam, optimizer, n_epochs - epochs, patience)
         return epochs
+
+    def weights_key(self):
+        """Changes whenever a parameter is written (in place, as optimisers and the prox do)."""
+        return tuple(p._version for p in self.model.parameters())
+
+    def joint_forward(self):
+        """By hand: ``forward_columns`` over the training then validation rows at the current
+        weights, reading only the columns of features in the model (ActiveSet.X_all_forward),
+        cached until the weights change: the fit's last forward pass also gives the path
+        point's losses and the entry check's gradient."""
+        key = self.weights_key()
+        if self._forward is None or self._forward[0] != key:
+            active = self.active
+            self._forward = key, self.model.forward_columns(active.X_all_forward, active.forward_features)
+        return self._forward[1]
 
     def entry_thresholds(self):
         """Per feature, the entry thresholds of the full-data gradient at the current weights
         (cached until the weights change)."""
         model = self.model
-        key = (model.theta._version, model.W._version)
+        key = self.weights_key()
         if self._entry is None or self._entry[0] != key:
             self.mode(False)
-            entry = entry_thresholds(model, *first_layer_gradients(model, self.X, self.y, self.loss_fn),
-                                     self.lam_bar)
+            if self.by_hand:
+                n = self.X.shape[0]
+                out, hidden = self.joint_forward()
+                grads = model.first_layer_gradients_columns(self.X, self.y, self.loss_fn, out[:, :n],
+                                                            [h[:, :n] for h in hidden])
+            else:
+                grads = first_layer_gradients(model, self.X, self.y, self.loss_fn)
+            entry = entry_thresholds(model, *grads, self.lam_bar)
             self._entry = key, entry if model.groups is None else entry[model.group_of]
         return self._entry[1]
 
@@ -235,7 +258,7 @@ class _Trainer:
         model, active, stale = self.model, self.active, 0
         n, joint = self.X.shape[0], self.joint
         if joint:
-            out, hidden = model.forward_columns(active.X_all_fit, active.features)
+            out, hidden = self.joint_forward()
             best = self._loss_and_objective(lam, out[:, n:].t(), self.y_val)[1]
         else:
             best = self.evaluate(lam, active.X_val_fit, self.y_val)[1]
@@ -246,7 +269,8 @@ class _Trainer:
             if joint:
                 self.step_gradients(active.X_fit, self.y, (out[:, :n], [h[:, :n] for h in hidden]))
                 self._step(lam, optimizer)
-                out, hidden = model.forward_columns(active.X_all_fit, active.features)
+                active.note_entries(model)
+                out, hidden = self.joint_forward()
                 val_obj = self._loss_and_objective(lam, out[:, n:].t(), self.y_val)[1]
             else:
                 for idx in _batches(n, self.batch_size, self.generator):
@@ -274,8 +298,13 @@ class _Trainer:
         self.model.prox_(lam * lr, self.lam_bar * lr)
 
     def item(self, lam, n_iters, keep_state):
-        loss, obj = self.evaluate(lam, self.active.X_fit, self.y)
-        val_loss, val_obj = self.evaluate(lam, self.active.X_val_fit, self.y_val)
+        if self.by_hand:  # (usually the fit's last forward pass, cached)
+            out, n = self.joint_forward()[0], self.X.shape[0]
+            loss, obj = self._loss_and_objective(lam, out[:, :n].t(), self.y)
+            val_loss, val_obj = self._loss_and_objective(lam, out[:, n:].t(), self.y_val)
+        else:
+            loss, obj = self.evaluate(lam, self.active.X_fit, self.y)
+            val_loss, val_obj = self.evaluate(lam, self.active.X_val_fit, self.y_val)
         return PathItem(
             lambda_=float(lam), selected=self.model.selected_features().cpu().numpy(), loss=loss,
             val_loss=val_loss, objective=obj, val_objective=val_obj, n_iters=n_iters,

@@ -177,3 +177,63 @@ def test_backtracking_never_ends_a_lambda_above_its_starting_objective(batch_siz
         l1_before = float(before.state_dict["skip.weight"].norm(dim=0).sum())
         start = before.loss + item.lambda_ * l1_before
         assert item.objective <= start * (1 + 1e-5) + 1e-7, item.lambda_
+
+
+@pytest.mark.parametrize("hidden_dims, groups", [((8,), None), ((6, 5), None), ((8,), [[0, 3], [1, 2], [4, 5, 6, 7]])])
+def test_entry_thresholds_by_hand_are_autograds(hidden_dims, groups):
+    # The trainer's entry check takes the gradient by hand from its (cached) forward pass, which
+    # reads only the columns of features in the model; it must equal autograd's on all of X.
+    from lassonet_ext.path import _Trainer
+
+    X, y = (torch.as_tensor(a, dtype=torch.float64) for a in data(n=120, d=8, seed=4))
+    y = y[:, None]
+    torch.manual_seed(1)
+    model = LassoNetModel(8, hidden_dims, 1, M=3.0, groups=groups).double()
+    with torch.no_grad():  # features 1 and 2 (one group) out of the model
+        model.theta[:, [1, 2]] = 0
+        model.W[:, [1, 2]] = 0
+    trainer = _Trainer(model, X[:90], y[:90], X[90:], y[90:], MSELoss(), None, 0.99, 0.0, 0.0, 0.0, None)
+    assert trainer.by_hand
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    for mask in (None, torch.tensor([1, 1, 1, 1, 0, 1, 1, 1], dtype=torch.bool)):
+        trainer.active.restrict(mask, model, opt, torch.ones(8, dtype=torch.bool))
+        expected = entry_thresholds(model, *path_module.first_layer_gradients(model, X[:90], y[:90], MSELoss()))
+        if groups is not None:
+            expected = expected[model.group_of]
+        torch.testing.assert_close(trainer.entry_thresholds(), expected, rtol=1e-12, atol=1e-14)
+        trainer._entry = None  # (the weights did not change: recompute on the new set)
+
+
+def test_the_forward_reads_every_column_once_a_feature_at_zero_enters(monkeypatch):
+    # With the features at zero split off (ActiveSet.n_live), a feature that enters during the fit
+    # must enter the forward pass too: the fit equals the one that reads every column throughout.
+    from lassonet_ext import active_set
+    from lassonet_ext.path import _Trainer
+
+    monkeypatch.setattr(active_set, "FORWARD_SPLIT_MIN_ENTRIES", 0)
+    X, y = (torch.as_tensor(a, dtype=torch.float64) for a in data(n=200, d=10, seed=5))
+    y = y[:, None]
+    fits = []
+    for split in (True, False):
+        torch.manual_seed(2)
+        model = LassoNetModel(10, (8,), 1, M=10.0).double()
+        with torch.no_grad():
+            model.theta[:, 6:] = 0
+            model.W[:, 6:] = 0
+        trainer = _Trainer(model, X[:150], y[:150], X[150:], y[150:], MSELoss(), None, 0.99, 0.0, 0.0, 0.0, None)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        with torch.no_grad():  # feature 0 (y's strongest) is pushed out; it must come back
+            model.theta[:, 0] = 0
+            model.W[:, 0] = 0
+        live = torch.tensor([0, 1, 1, 1, 1, 1, 0, 0, 0, 0], dtype=torch.bool)
+        trainer.active.restrict(torch.ones(10, dtype=torch.bool).index_fill(0, torch.tensor([9]), False),
+                                model, opt, live if split else None)
+        assert trainer.active.n_live == (5 if split else 9)
+        epochs = trainer.fit_active(0.01, opt, 200, 20)
+        fits.append((epochs, model.state_dict(), trainer.active.n_live))
+    (e1, s1, n1), (e2, s2, n2) = fits
+    assert s1["skip.weight"][0, 0] != 0, "feature 0 must have entered"
+    assert n1 == 9  # and the forward pass then read every column of the set
+    assert e1 == e2
+    for k in s1:
+        torch.testing.assert_close(s1[k], s2[k], rtol=1e-10, atol=1e-12)
