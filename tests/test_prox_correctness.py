@@ -263,6 +263,36 @@ def test_cpu_paths_agree_bitwise(dtype, K):
         assert torch.equal(th, th_c) and torch.equal(w, w_c)
 
 
+def _bits(t):
+    return t.view({8: torch.int64, 4: torch.int32, 2: torch.int16}[t.element_size()])
+
+
+@pytest.mark.parametrize("dtype", DTYPES + [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("m", [1, 2, 5])
+def test_cpu_paths_agree_bitwise_on_special_columns(dtype, m):
+    # The chunk solver takes theta's norms, the search's start and theta's update for a whole chunk
+    # at once, without branches; the lone-feature path (column-major W) branches per feature. Both
+    # must give the same bits in every case: a dead feature, theta_j = 0 with W_j != 0 (entering
+    # features get r spread evenly), inf/NaN (the feature becomes NaN), squares that overflow
+    # (the scaled norm), a feature with no entry clipped, and random ones.
+    theta, W = random_problem(m, 16, 16 * 4 + 3, dtype, "cpu", seed=m)
+    big = torch.finfo(dtype).max / 4
+    theta[..., 1], W[:, 1] = 0, 0
+    theta[..., 2] = 0
+    theta[..., 3] = float("nan")
+    W[0, 4] = float("inf")
+    theta[..., 5] = big if m == 1 else torch.linspace(-big, big, m, dtype=dtype)
+    theta[..., 6], W[:, 6] = 50.0, 0.01
+    theta[..., 20 + m] = -float("inf")
+    for lam, M, lam_bar in [(0.2, 1.0, 0.0), (0.5, 2.0, 0.05), (0.05, 0.1, 0.0), (3.0, 10.0, 0.0)]:
+        th, w = run_op(theta, W, lam, M, lam_bar)
+        th_c, w_c = run_op(theta, W.t().contiguous().t(), lam, M, lam_bar)
+        assert torch.equal(_bits(th), _bits(th_c)) and torch.equal(_bits(w), _bits(w_c)), (lam, M, lam_bar)
+        assert torch.isnan(th[..., 3]).all() and torch.isnan(w[:, 4]).all()
+        assert torch.isnan(th[..., 20 + m]).all()
+        assert torch.isfinite(th[..., 5]).all() and (th[..., 5] != 0).any()  # (the scaled norm)
+
+
 def test_non_contiguous_inputs_are_written_in_place(device):
     theta, W = random_problem(3, 20, 64, torch.float64, device, seed=9)
     expected = run_op(theta, W, 0.3, 1.0, 0.05)

@@ -94,20 +94,81 @@ struct ChunkStats {
   }
 };
 
+// ||theta_j|| for the C features of a chunk (theta column c at th + c * th_col, rows th_row
+// apart), as column_norm computes them: |theta_j| for one output, else the sum of squares in row
+// order, its square root where finite; a lane whose squares overflow (or hold inf/NaN) redoes its
+// column with column_norm's scaled sum.
+template <int C, typename scalar_t, typename A>
+inline void chunk_norms(const scalar_t* th, int64_t th_row, int64_t th_col, int64_t m, A* norm_v) {
+  if (m == 1) {
+    for_each_feature<C, A>([&](int c) { norm_v[c] = detail::abs_(static_cast<A>(th[c * th_col])); });
+    return;
+  }
+  A ss[C];
+  for_each_feature<C, A>([&](int c) { ss[c] = A(0); });
+  for (int64_t k = 0; k < m; ++k) {
+    const scalar_t* row = th + k * th_row;
+    for_each_feature<C, A>([&](int c) {
+      const A x = static_cast<A>(row[c * th_col]);
+      ss[c] += x * x;
+    });
+  }
+  int32_t overflow = 0;
+  for_each_feature<C, A>([&](int c) {
+    norm_v[c] = detail::sqrt_(ss[c]);
+    overflow |= detail::finite_(ss[c]) ? 0 : 1;
+  });
+  if (overflow == 0) return;
+  for (int c = 0; c < C; ++c) {
+    if (!detail::finite_(ss[c])) norm_v[c] = column_norm<scalar_t, A>(th + c * th_col, th_row, m);
+  }
+}
+
+// The new theta columns of a chunk for radii r, as apply_theta writes them (sign times r for one
+// output, theta_j scaled to norm r, or r spread evenly from zero; NaN for a non-finite feature),
+// one row at a time across the chunk's features, without a branch per feature.
+template <int C, typename scalar_t, typename A>
+inline void chunk_apply_theta(scalar_t* th, int64_t th_row, int64_t th_col, int64_t m,
+                              const A* norm_v, const A* r, const int32_t* finite) {
+  const A nan = detail::nan_<A>();
+  if (m == 1) {
+    for_each_feature<C, A>([&](int c) {
+      const A x = static_cast<A>(th[c * th_col]);
+      th[c * th_col] = static_cast<scalar_t>(finite[c] == 0 ? nan : x < A(0) ? -r[c] : r[c]);
+    });
+    return;
+  }
+  A scale[C], spread[C];
+  const A root_m = detail::sqrt_(static_cast<A>(m));
+  for_each_feature<C, A>([&](int c) {
+    scale[c] = r[c] / norm_v[c];  // (unused where norm_v is 0)
+    spread[c] = r[c] / root_m;
+  });
+  for (int64_t k = 0; k < m; ++k) {
+    scalar_t* row = th + k * th_row;
+    for_each_feature<C, A>([&](int c) {
+      const A x = static_cast<A>(row[c * th_col]);
+      row[c * th_col] = static_cast<scalar_t>(finite[c] == 0 ? nan : norm_v[c] > A(0) ? x * scale[c] : spread[c]);
+    });
+  }
+}
+
 // Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
 // features) and whose theta columns start at th + c * th_col. Every pass is a walk down the rows
-// with an inner loop over the C features in registers (vectorised). `next` is the next chunk's
-// first row, prefetched during the first pass (rows lie on different pages once K is large, which
-// the hardware prefetcher does not follow).
+// with an inner loop over the C features in registers (vectorised), and the per-feature steps
+// between passes (norms, the search's start, theta's update) run across the features too, without
+// branches: at small K they cost more than the passes, and data-dependent branches (does the
+// feature die? is any entry clipped?) mispredict. Each lane computes what hier_prox_feature
+// computes for its feature, operation for operation. `next` is the next chunk's first row,
+// prefetched during the first pass (rows lie on different pages once K is large, which the
+// hardware prefetcher does not follow).
 template <int C, typename scalar_t, typename A>
 void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                  int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next) {
   A norm_v[C];
+  chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
   ChunkStats<C, A> stats;
-  for (int c = 0; c < C; ++c) {
-    norm_v[c] = column_norm<scalar_t, A>(th + c * th_col, th_row, m);
-    stats.store(c, start_stats(norm_v[c] - p.lam));
-  }
+  for_each_feature<C, A>([&](int c) { stats.store(c, start_stats(norm_v[c] - p.lam)); });
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
     if (next != nullptr) prefetch(next + k * row_stride);
@@ -117,24 +178,31 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
       stats.store(c, st);
     });
   }
-  RadiusSearch<A> search[C];
+  // start_search (finish_stats included) for every feature, as selects.
   A r[C], base[C], bound[C], sum[C];
-  int32_t last[C], done[C], count[C];
-  bool searching = false;
-  for (int c = 0; c < C; ++c) {
-    ShrunkStats<A> st = stats.load(c);
-    finish_stats(st);
-    search[c] = start_search(norm_v[c], st, p);
-    r[c] = search[c].sol.r, base[c] = search[c].base, last[c] = search[c].count;
-    done[c] = search[c].done;
-    searching |= !search[c].done;
-  }
+  int32_t last[C], done[C], count[C], finite[C];
+  int32_t open = 0;
+  for_each_feature<C, A>([&](int c) {
+    const bool fin = detail::finite_(norm_v[c]) && detail::finite_(stats.sum_abs[c]);
+    const A b = norm_v[c] - p.lam;
+    const bool dies = b + p.M * stats.sum[c] <= A(0);  // g(0) >= 0
+    const bool unclipped = b > A(0) && p.M * b >= stats.max[c];
+    A lower = stats.run_num[c] / stats.run_den[c];
+    lower = lower > A(0) ? lower : A(0);
+    const A all = radius_for_active_set(b, p.M, stats.sum[c], stats.count[c]);
+    r[c] = (!fin || dies) ? A(0) : unclipped ? b : (lower > all ? lower : all);
+    base[c] = fin ? b : A(0);
+    finite[c] = fin ? 1 : 0;
+    done[c] = (!fin || dies || unclipped) ? 1 : 0;
+    last[c] = -1;
+    open |= done[c] ^ 1;
+  });
   // Active-set rounds over the whole chunk until every feature is done (finished ones get an
   // infinite bound; their steps change nothing). The steps run as one vector loop too. The passes
   // do not track the set's smallest entry (ActiveSum::min; passed as -inf, "unknown"): it would
   // save the confirming round, but made each round about 1.5x slower here (measured, K >= 64).
   constexpr A inf = std::numeric_limits<A>::infinity();
-  while (searching) {
+  while (open != 0) {
     for_each_feature<C, A>([&](int c) {
       bound[c] = done[c] != 0 ? inf : p.M * r[c];
       sum[c] = A(0), count[c] = 0;
@@ -148,22 +216,21 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
         sum[c] = a.sum, count[c] = a.count;
       });
     }
-    int32_t open = 0;
+    open = 0;
     for_each_feature<C, A>([&](int c) {
       search_step(r[c], last[c], done[c], base[c], p.M, sum[c], count[c], -inf);
       open |= done[c] ^ 1;
     });
-    searching = open != 0;
   }
-  for (int c = 0; c < C; ++c) search[c].sol.r = r[c];
-  bool may_change = false;
-  for (int c = 0; c < C; ++c) {
-    apply_theta<scalar_t, A>(th + c * th_col, th_row, m, search[c].sol);
-    bound[c] = clip_bound(search[c].sol, p);
+  chunk_apply_theta<C, scalar_t, A>(th, th_row, th_col, m, norm_v, r, finite);
+  int32_t may_change = 0;
+  const A nan = detail::nan_<A>();
+  for_each_feature<C, A>([&](int c) {
+    bound[c] = finite[c] != 0 ? p.M * r[c] : nan;  // clip_bound
     // With lam_bar = 0, entries already within the bound stay as they are.
-    may_change |= !(p.lam_bar == A(0) && stats.max[c] <= bound[c]);
-  }
-  if (!may_change) return;  // leave the chunk's cache lines clean
+    may_change |= (p.lam_bar == A(0) && stats.max[c] <= bound[c]) ? 0 : 1;
+  });
+  if (may_change == 0) return;  // leave the chunk's cache lines clean
   for (int64_t k = 0; k < K; ++k) {
     scalar_t* row = rows + k * row_stride;
     for_each_feature<C, A>([&](int c) {
