@@ -153,6 +153,9 @@ inline void chunk_apply_theta(scalar_t* th, int64_t th_row, int64_t th_col, int6
   }
 }
 
+// Rows up to which the search's passes track the active set's smallest entry (see solve_chunk).
+constexpr int64_t kTrackMinMaxK = 32;
+
 // Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
 // features) and whose theta columns start at th + c * th_col. Every pass is a walk down the rows
 // with an inner loop over the C features in registers (vectorised), and the per-feature steps
@@ -198,27 +201,39 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
     open |= done[c] ^ 1;
   });
   // Active-set rounds over the whole chunk until every feature is done (finished ones get an
-  // infinite bound; their steps change nothing). The steps run as one vector loop too. The passes
-  // do not track the set's smallest entry (ActiveSum::min; passed as -inf, "unknown"): it would
-  // save the confirming round, but made each round about 1.5x slower here (measured, K >= 64).
+  // infinite bound; their steps change nothing). The steps run as one vector loop too. Up to
+  // kTrackMinMaxK rows the passes also track the set's smallest entry (ActiveSum::min), which
+  // spares the confirming round; with more rows it made each round about 1.5x slower (measured,
+  // K >= 64), so there it is passed as -inf ("unknown"). Either way r is the same.
   constexpr A inf = std::numeric_limits<A>::infinity();
+  const bool track_min = K <= kTrackMinMaxK;
+  A min_s[C];
   while (open != 0) {
     for_each_feature<C, A>([&](int c) {
       bound[c] = done[c] != 0 ? inf : p.M * r[c];
-      sum[c] = A(0), count[c] = 0;
+      sum[c] = A(0), count[c] = 0, min_s[c] = track_min ? inf : -inf;
     });
     for (int64_t k = 0; k < K; ++k) {
       const scalar_t* row = rows + k * row_stride;
-      for_each_feature<C, A>([&](int c) {
-        ActiveSum<A> a;
-        a.sum = sum[c], a.count = count[c];
-        accumulate_active(a, static_cast<A>(row[c]), p.lam_bar, bound[c]);
-        sum[c] = a.sum, count[c] = a.count;
-      });
+      if (track_min) {
+        for_each_feature<C, A>([&](int c) {
+          ActiveSum<A> a;
+          a.sum = sum[c], a.count = count[c], a.min = min_s[c];
+          accumulate_active(a, static_cast<A>(row[c]), p.lam_bar, bound[c]);
+          sum[c] = a.sum, count[c] = a.count, min_s[c] = a.min;
+        });
+      } else {
+        for_each_feature<C, A>([&](int c) {
+          ActiveSum<A> a;
+          a.sum = sum[c], a.count = count[c];
+          accumulate_active(a, static_cast<A>(row[c]), p.lam_bar, bound[c]);
+          sum[c] = a.sum, count[c] = a.count;
+        });
+      }
     }
     open = 0;
     for_each_feature<C, A>([&](int c) {
-      search_step(r[c], last[c], done[c], base[c], p.M, sum[c], count[c], -inf);
+      search_step(r[c], last[c], done[c], base[c], p.M, sum[c], count[c], min_s[c]);
       open |= done[c] ^ 1;
     });
   }
