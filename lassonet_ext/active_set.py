@@ -84,8 +84,9 @@ class ActiveSet:
 
     The features in the model come first (``n_live`` of them), then those at zero that may enter:
     the latter add nothing to the network's output, so the forward pass reads only the first
-    ``n_live`` columns (``X_all_forward``) while the gradient needs them all. After every step the
-    trainer calls ``note_entries``: once one of the others enters, the forward reads every column.
+    ``n_live`` columns (``X_all_forward``) while the gradient needs them all. Before each such
+    forward pass the trainer calls ``note_entries``: once one of the others has entered, the
+    forward reads every column.
     """
 
     def __init__(self, X, X_val):

@@ -230,6 +230,7 @@ class _Trainer:
         key = self.weights_key()
         if self._forward is None or self._forward[0] != key:
             active = self.active
+            active.note_entries(self.model)  # (a feature may have entered since the last pass)
             self._forward = key, self.model.forward_columns(active.X_all_forward, active.forward_features)
         return self._forward[1]
 
@@ -269,7 +270,6 @@ class _Trainer:
             if joint:
                 self.step_gradients(active.X_fit, self.y, (out[:, :n], [h[:, :n] for h in hidden]))
                 self._step(lam, optimizer)
-                active.note_entries(model)
                 out, hidden = self.joint_forward()
                 val_obj = self._loss_and_objective(lam, out[:, n:].t(), self.y_val)[1]
             else:

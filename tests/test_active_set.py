@@ -204,9 +204,11 @@ def test_entry_thresholds_by_hand_are_autograds(hidden_dims, groups):
         trainer._entry = None  # (the weights did not change: recompute on the new set)
 
 
-def test_the_forward_reads_every_column_once_a_feature_at_zero_enters(monkeypatch):
+@pytest.mark.parametrize("batch_size", [None, 50])
+def test_the_forward_reads_every_column_once_a_feature_at_zero_enters(monkeypatch, batch_size):
     # With the features at zero split off (ActiveSet.n_live), a feature that enters during the fit
-    # must enter the forward pass too: the fit equals the one that reads every column throughout.
+    # must enter the forward pass too: the fit equals the one that reads every column throughout,
+    # and so do the path point's losses (taken from that forward pass, mini-batches or not).
     from lassonet_ext import active_set
     from lassonet_ext.path import _Trainer
 
@@ -220,7 +222,7 @@ def test_the_forward_reads_every_column_once_a_feature_at_zero_enters(monkeypatc
         with torch.no_grad():
             model.theta[:, 6:] = 0
             model.W[:, 6:] = 0
-        trainer = _Trainer(model, X[:150], y[:150], X[150:], y[150:], MSELoss(), None, 0.99, 0.0, 0.0, 0.0, None)
+        trainer = _Trainer(model, X[:150], y[:150], X[150:], y[150:], MSELoss(), batch_size, 0.99, 0.0, 0.0, 0.0, None)
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         with torch.no_grad():  # feature 0 (y's strongest) is pushed out; it must come back
             model.theta[:, 0] = 0
@@ -230,6 +232,10 @@ def test_the_forward_reads_every_column_once_a_feature_at_zero_enters(monkeypatc
                                 model, opt, live if split else None)
         assert trainer.active.n_live == (5 if split else 9)
         epochs = trainer.fit_active(0.01, opt, 200, 20)
+        item = trainer.item(0.01, epochs, False)
+        with torch.no_grad():
+            assert item.loss == pytest.approx(float(MSELoss()(model(X[:150]), y[:150])), rel=1e-12)
+            assert item.val_loss == pytest.approx(float(MSELoss()(model(X[150:]), y[150:])), rel=1e-12)
         fits.append((epochs, model.state_dict(), trainer.active.n_live))
     (e1, s1, n1), (e2, s2, n2) = fits
     assert s1["skip.weight"][0, 0] != 0, "feature 0 must have entered"
