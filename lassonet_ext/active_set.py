@@ -129,8 +129,8 @@ class ActiveSet:
         if mask is not None and bool(mask.all()):
             mask = None
         live = None if mask is None or live is None else live & mask
-        same_set = (mask is None) == (self.mask is None) and (mask is None or torch.equal(mask, self.mask))
-        if same_set and (mask is None or _same(live, self.live)):
+        same_set = _same(mask, self.mask)
+        if same_set and _same(live, self.live):
             return
         self.live = live
         if mask is None:
