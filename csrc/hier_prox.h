@@ -254,11 +254,13 @@ LASSONET_HD void accumulate_active(ActiveSum<A>& a, A x, A lam_bar, A bound) {
 // One step of the search on plain values, branch-free, so that a backend can keep many features'
 // searches in arrays and vectorise the step (the CPU kernel). (sum, count, min) is the last pass's
 // ActiveSum at the bound M r; last_count the size of the previous pass's set (-1: none); done is 0/1.
+// Conditions combine with | rather than ||: a short-circuit is control flow, which GCC 12's
+// vectoriser could not turn into AVX-512 masks (the CPU kernel's step then ran scalar).
 template <typename A>
 LASSONET_HD void search_step(A& r, int32_t& last_count, int32_t& done, A base, A M, A sum,
                              int32_t count, A min) {
   // The same set as the pass before: it is self-consistent and r is the root of g.
-  const bool stop = done != 0 || count == last_count;
+  const bool stop = (done != 0) | (count == last_count);
   // In exact arithmetic the candidates only grow. Keeping the larger one stops rounding from
   // dropping a boundary entry and collapsing r (seen with float32 and M = 1e6).
   const A next = radius_for_active_set(base, M, sum, count);
@@ -269,7 +271,7 @@ LASSONET_HD void search_step(A& r, int32_t& last_count, int32_t& done, A base, A
   const bool settled = min > M * grown;
   r = stop ? r : grown;
   last_count = stop ? last_count : count;
-  done = (stop || settled) ? 1 : 0;
+  done = (stop | settled) ? 1 : 0;
 }
 
 // The active-set search for one feature as a small state machine, so a backend can run the passes
@@ -290,23 +292,24 @@ struct RadiusSearch {
   }
 };
 
+// The search's start from a feature's statistics (finish_stats applied). Written as selects, not
+// early returns, so that the CPU kernel runs it across a chunk's features as vector lanes; every
+// backend calls this one function, so all start alike.
 template <typename A>
 LASSONET_HD RadiusSearch<A> start_search(A norm_v, ShrunkStats<A> st, ProxParams<A> p) {
+  const bool finite = detail::finite_(norm_v) & detail::finite_(st.sum_abs);
+  const A base = norm_v - p.lam;
+  const bool dies = base + p.M * st.sum <= A(0);                 // g(0) >= 0
+  const bool unclipped = (base > A(0)) & (p.M * base >= st.max);  // no entry of W is clipped
+  // Otherwise start from the best lower bound; passes then shrink {s_i > M r} to its fixed point.
+  const A all = radius_for_active_set(base, p.M, st.sum, st.count);
+  const A lower = st.lower > all ? st.lower : all;
   RadiusSearch<A> q;
   q.sol.norm_v = norm_v;
-  q.sol.finite = detail::finite_(norm_v) && detail::finite_(st.sum_abs);
-  q.sol.r = A(0);
-  if (!q.sol.finite) return q;
-  q.base = norm_v - p.lam;
-  if (q.base + p.M * st.sum <= A(0)) return q;  // g(0) >= 0: the feature dies
-  if (q.base > A(0) && p.M * q.base >= st.max) {  // no entry of W is clipped
-    q.sol.r = q.base;
-    return q;
-  }
-  // Start from the best lower bound; passes then shrink {s_i > M r} to its fixed point.
-  const A all = radius_for_active_set(q.base, p.M, st.sum, st.count);
-  q.sol.r = st.lower > all ? st.lower : all;
-  q.done = false;
+  q.sol.finite = finite;
+  q.sol.r = (!finite | dies) ? A(0) : unclipped ? base : lower;
+  q.base = finite ? base : A(0);
+  q.done = (!finite | dies | unclipped) ? 1 : 0;
   return q;
 }
 

@@ -17,11 +17,19 @@
 #define LASSONET_ROLLED_DOUBLE 0
 #endif
 
+// Bytes of one row of a chunk's accumulators: two AVX2 vectors, or two AVX-512 ones in that build
+// (which sets 128), so that every pass keeps two independent dependency chains in flight per row
+// (the passes are latency-bound: Condat's filter waits for the previous row's result). Four
+// vectors were no faster with AVX-512 and made AVX2 slower (register spills).
+#ifndef LASSONET_CHUNK_BYTES
+#define LASSONET_CHUNK_BYTES 64
+#endif
+
 namespace lassonet {
 
-// hier_prox_flat's chunks of one call: chunk t holds features t*C .. t*C + C - 1 (C =
-// chunk_width<scalar_t>()), W's rows at w[k * w_row + j] (features adjacent in memory), theta
-// column j at th[j * th_col] with stride th_row (m outputs). lam, M, lam_bar as the op got them.
+// One call of the op on a W whose features are adjacent in memory (nn.Linear weights): W's rows at
+// w[k * w_row + j], theta column j at th[j * th_col] with stride th_row (m outputs). lam, M,
+// lam_bar as the op got them.
 template <typename scalar_t>
 struct ChunkJob {
   scalar_t* w;
@@ -31,23 +39,23 @@ struct ChunkJob {
   double lam, M, lam_bar;
 };
 
-// The AVX2 and AVX-512 copies of solve_chunks (hier_prox_cpu_avx2.cpp, hier_prox_cpu_avx512.cpp),
+// The AVX2 and AVX-512 copies of solve_features (hier_prox_cpu_avx2.cpp, hier_prox_cpu_avx512.cpp),
 // for float and double. Use one only where its *_available() says so: compiled in (GCC or Clang on
 // x86-64) and this CPU has the instructions.
 bool avx2_chunks_available();
-void solve_chunks_avx2(const ChunkJob<float>& job, int64_t t0, int64_t t1);
-void solve_chunks_avx2(const ChunkJob<double>& job, int64_t t0, int64_t t1);
+void solve_features_avx2(const ChunkJob<float>& job, int64_t j0, int64_t j1);
+void solve_features_avx2(const ChunkJob<double>& job, int64_t j0, int64_t j1);
 bool avx512_chunks_available();
-void solve_chunks_avx512(const ChunkJob<float>& job, int64_t t0, int64_t t1);
-void solve_chunks_avx512(const ChunkJob<double>& job, int64_t t0, int64_t t1);
+void solve_features_avx512(const ChunkJob<float>& job, int64_t j0, int64_t j1);
+void solve_features_avx512(const ChunkJob<double>& job, int64_t j0, int64_t j1);
 
 inline namespace LASSONET_ISA {
 
-// Features per chunk: one 64-byte cache line of each row, few enough that the chunk's
-// accumulators stay in registers while the loop walks down the K rows.
+// Features per chunk: LASSONET_CHUNK_BYTES of accumulators per row, few enough that they stay in
+// registers while the loop walks down the K rows.
 template <typename scalar_t>
 constexpr int chunk_width() {
-  return static_cast<int>(64 / sizeof(scalar_t)) < 16 ? static_cast<int>(64 / sizeof(scalar_t)) : 16;
+  return static_cast<int>(LASSONET_CHUNK_BYTES / sizeof(acc_t<scalar_t>));
 }
 
 // f(0), ..., f(C - 1): one step of a pass for each feature of a chunk. With float accumulation GCC
@@ -181,23 +189,16 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
       stats.store(c, st);
     });
   }
-  // start_search (finish_stats included) for every feature, as selects.
+  // The search's start for every feature: the header's start_search, run across the lanes.
   A r[C], base[C], bound[C], sum[C];
   int32_t last[C], done[C], count[C], finite[C];
   int32_t open = 0;
   for_each_feature<C, A>([&](int c) {
-    const bool fin = detail::finite_(norm_v[c]) && detail::finite_(stats.sum_abs[c]);
-    const A b = norm_v[c] - p.lam;
-    const bool dies = b + p.M * stats.sum[c] <= A(0);  // g(0) >= 0
-    const bool unclipped = b > A(0) && p.M * b >= stats.max[c];
-    A lower = stats.run_num[c] / stats.run_den[c];
-    lower = lower > A(0) ? lower : A(0);
-    const A all = radius_for_active_set(b, p.M, stats.sum[c], stats.count[c]);
-    r[c] = (!fin || dies) ? A(0) : unclipped ? b : (lower > all ? lower : all);
-    base[c] = fin ? b : A(0);
-    finite[c] = fin ? 1 : 0;
-    done[c] = (!fin || dies || unclipped) ? 1 : 0;
-    last[c] = -1;
+    ShrunkStats<A> st = stats.load(c);
+    finish_stats(st);
+    const RadiusSearch<A> q = start_search(norm_v[c], st, p);
+    r[c] = q.sol.r, base[c] = q.base, finite[c] = q.sol.finite ? 1 : 0;
+    done[c] = q.done, last[c] = q.count;
     open |= done[c] ^ 1;
   });
   // Active-set rounds over the whole chunk until every feature is done (finished ones get an
@@ -255,17 +256,24 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   }
 }
 
-// Chunks t0 .. t1 - 1 of `job`, one after another (one thread's share), each prefetching the next.
+// Features j0 .. j1 - 1 of `job` (one thread's share): chunks of adjacent features, each
+// prefetching the next, then the few left over one by one. Both sum in index order with the same
+// per-entry math, so a feature's result does not depend on which path it took, nor therefore on
+// how the features were split between threads or on the build's chunk width.
 template <typename scalar_t>
-void solve_chunks(const ChunkJob<scalar_t>& job, int64_t t0, int64_t t1) {
+void solve_features(const ChunkJob<scalar_t>& job, int64_t j0, int64_t j1) {
   using A = acc_t<scalar_t>;
   constexpr int C = chunk_width<scalar_t>();
   const ProxParams<A> p = make_params<A>(job.lam, job.M, job.lam_bar);
-  for (int64_t t = t0; t < t1; ++t) {
-    const int64_t j0 = t * C;
-    const scalar_t* next = t + 1 < t1 ? job.w + j0 + C : nullptr;
-    solve_chunk<C, scalar_t, A>(job.w + j0, job.w_row, job.K, job.th + j0 * job.th_col, job.th_row,
+  const int64_t chunks_end = j0 + (j1 - j0) / C * C;
+  for (int64_t j = j0; j < chunks_end; j += C) {
+    const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
+    solve_chunk<C, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col, job.th_row,
                                 job.th_col, job.m, p, next);
+  }
+  for (int64_t j = chunks_end; j < j1; ++j) {
+    hier_prox_feature<scalar_t, A>(job.th + j * job.th_col, job.th_row, job.m, job.w + j, job.w_row,
+                                   job.K, p);
   }
 }
 

@@ -40,43 +40,44 @@ ChunkIsa chunk_isa() {
   return isa;
 }
 
-// solve_chunks with the copy chunk_isa() picks (float and double; 16-bit types always run the
+// solve_features with the copy chunk_isa() picks (float and double; 16-bit types always run the
 // baseline).
 template <typename scalar_t>
-void solve_chunks_fastest(const ChunkJob<scalar_t>& job, int64_t t0, int64_t t1) {
+void solve_features_fastest(const ChunkJob<scalar_t>& job, int64_t j0, int64_t j1) {
   if constexpr (std::is_same<scalar_t, float>::value || std::is_same<scalar_t, double>::value) {
     switch (chunk_isa()) {
-      case ChunkIsa::avx512: return solve_chunks_avx512(job, t0, t1);
-      case ChunkIsa::avx2: return solve_chunks_avx2(job, t0, t1);
+      case ChunkIsa::avx512: return solve_features_avx512(job, j0, j1);
+      case ChunkIsa::avx2: return solve_features_avx2(job, j0, j1);
       case ChunkIsa::baseline: break;
     }
   }
-  solve_chunks(job, t0, t1);
+  solve_features(job, j0, j1);
 }
 
 template <typename scalar_t>
 void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, double lam, double M,
                     double lam_bar) {
   using A = acc_t<scalar_t>;
-  const ProxParams<A> p = make_params<A>(lam, M, lam_bar);
-  constexpr int C = chunk_width<scalar_t>();
   const int64_t K = L.rows, d = L.d, m = L.m;
   const int64_t w_row = L.rows_stride, w_col = L.w_col, th_row = L.th_row, th_col = L.th_col;
-
-  // Chunks of C features when W's features are adjacent in memory (nn.Linear weights); the last
-  // partial chunk, and W with other strides, go feature by feature. Both sum in index order with
-  // the same per-entry math, so a feature's result does not depend on which path it took.
-  const int64_t n_chunks = w_col == 1 ? d / C : 0;
-  const int64_t n_tasks = n_chunks + (d - n_chunks * C);
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, K * C));
+  if (w_col != 1) {  // W's features are not adjacent in memory: feature by feature
+    const ProxParams<A> p = make_params<A>(lam, M, lam_bar);
+    const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, K));
+    at::parallel_for(0, d, grain, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        hier_prox_feature<scalar_t, A>(th + j * th_col, th_row, m, w + j * w_col, w_row, K, p);
+      }
+    });
+    return;
+  }
+  // Threads take spans of adjacent features, a multiple of every build's chunk width, which each
+  // solves as chunks (solve_features).
+  constexpr int64_t kSpan = 32;
+  const int64_t n_spans = (d + kSpan - 1) / kSpan;
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, K * kSpan));
   const ChunkJob<scalar_t> job{w, w_row, K, th, th_row, th_col, m, lam, M, lam_bar};
-  at::parallel_for(0, n_tasks, grain, [&](int64_t t0, int64_t t1) {
-    const int64_t chunks_end = std::min(t1, n_chunks);
-    if (t0 < chunks_end) solve_chunks_fastest(job, t0, chunks_end);
-    for (int64_t t = std::max(t0, n_chunks); t < t1; ++t) {
-      const int64_t j = n_chunks * C + (t - n_chunks);
-      hier_prox_feature<scalar_t, A>(th + j * th_col, th_row, m, w + j * w_col, w_row, K, p);
-    }
+  at::parallel_for(0, n_spans, grain, [&](int64_t s0, int64_t s1) {
+    solve_features_fastest(job, s0 * kSpan, std::min(s1 * kSpan, d));
   });
 }
 

@@ -1,7 +1,7 @@
 // The chunk solver (chunk_solver.h) compiled for AVX-512 (F, VL, BW, DQ: Intel Skylake-SP and
 // later, AMD Zen 4 and later), in its own LASSONET_ISA namespace, as hier_prox_cpu_avx2.cpp does
 // for AVX2; the op prefers it where the CPU has it (hier_prox_cpu.cpp decides). A float chunk's
-// row (16 features) is one vector. AVX-512 brings FMA, which the build's -ffp-contract=off keeps
+// row (32 features) is two vectors. AVX-512 brings FMA, which the build's -ffp-contract=off keeps
 // out of the arithmetic, so the results stay bitwise equal to the baseline build's.
 #include <algorithm>
 #include <cmath>
@@ -13,6 +13,7 @@
 #include "isa_begin.h"
 #define LASSONET_ISA isa_avx512
 #define LASSONET_ROLLED_DOUBLE 1  // 8-double vectors: as with AVX2, the rolled loops vectorise
+#define LASSONET_CHUNK_BYTES 128  // two 64-byte vectors per row: 32 float or 16 double features
 #include "chunk_solver.h"
 LASSONET_CHUNK_ENTRY_POINTS(avx512)
 #include "isa_end.h"

@@ -16,14 +16,14 @@ LASSONET_PRAGMA(GCC target(LASSONET_ISA_TARGET))
 #endif
 #endif
 
-// Defines the copy's entry points, solve_chunks_<isa> for float and double (declared in
+// Defines the copy's entry points, solve_features_<isa> for float and double (declared in
 // chunk_solver.h); used inside the region, after including chunk_solver.h.
 #define LASSONET_CHUNK_ENTRY_POINTS(isa)                                      \
   namespace lassonet {                                                         \
-  void solve_chunks_##isa(const ChunkJob<float>& job, int64_t t0, int64_t t1) {  \
-    solve_chunks(job, t0, t1);                                                 \
-  }                                                                            \
-  void solve_chunks_##isa(const ChunkJob<double>& job, int64_t t0, int64_t t1) { \
-    solve_chunks(job, t0, t1);                                                 \
-  }                                                                            \
+  void solve_features_##isa(const ChunkJob<float>& job, int64_t j0, int64_t j1) {  \
+    solve_features(job, j0, j1);                                                  \
+  }                                                                               \
+  void solve_features_##isa(const ChunkJob<double>& job, int64_t j0, int64_t j1) { \
+    solve_features(job, j0, j1);                                                  \
+  }                                                                               \
   }
