@@ -340,23 +340,25 @@ LASSONET_HD FeatureRadius<A> solve_entries(const Entries<T>& v, const Entries<T>
   return radius_from_stats<A>(norm_v, st, p, active);
 }
 
-// Write the new theta_j (or theta_G) for radius r, or NaN for a non-finite feature.
+// The new value of an entry x of theta_j (or theta_G) for the solution sol: sign(x) r for a single
+// entry (0 gets +r), x scaled to norm r (scale = r / ||theta_j||), or, where theta_j = 0 and the
+// feature enters, r spread evenly (spread = r / sqrt(n)); NaN for a non-finite feature (the NaN
+// policy: a feature with inf/NaN input becomes all NaN, the others are exact). Selects only, so
+// that the CPU kernel runs it across a chunk's features as vector lanes.
+template <typename A>
+LASSONET_HD A theta_entry(A x, FeatureRadius<A> sol, bool single, A scale, A spread) {
+  const A moved = single ? (x < A(0) ? -sol.r : sol.r) : sol.norm_v > A(0) ? x * scale : spread;
+  return sol.finite ? moved : detail::nan_<A>();
+}
+
+// Write the new theta_j (or theta_G) for the solution sol.
 template <typename A, typename T>
 LASSONET_HD void apply_theta_entries(const Entries<T>& v, FeatureRadius<A> sol) {
-  if (!sol.finite) {  // NaN policy: a feature with inf/NaN input becomes all NaN, others are exact
-    v.for_each([&](T& e) { e = static_cast<T>(detail::nan_<A>()); });
-    return;
-  }
-  const A r = sol.r;
-  if (v.size() == 1) {
-    v.for_each([&](T& e) { e = static_cast<T>(static_cast<A>(e) < A(0) ? -r : r); });  // 0 gets +r
-  } else if (sol.norm_v > A(0)) {
-    const A scale = r / sol.norm_v;
-    if (scale != A(1)) v.for_each([&](T& e) { e = static_cast<T>(static_cast<A>(e) * scale); });
-  } else {  // theta_j = 0 and the feature enters: spread r evenly, (1,...,1) r/sqrt(n)
-    const A e0 = r / detail::sqrt_(static_cast<A>(v.size()));
-    v.for_each([&](T& e) { e = static_cast<T>(e0); });
-  }
+  const bool single = v.size() == 1;
+  const A scale = sol.r / sol.norm_v;  // (unused where the norm is 0)
+  const A spread = sol.r / detail::sqrt_(static_cast<A>(v.size()));
+  if (sol.finite && !single && sol.norm_v > A(0) && scale == A(1)) return;  // nothing moves
+  v.for_each([&](T& e) { e = static_cast<T>(theta_entry(static_cast<A>(e), sol, single, scale, spread)); });
 }
 
 template <typename T, typename A>

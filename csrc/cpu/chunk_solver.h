@@ -132,17 +132,15 @@ inline void chunk_norms(const scalar_t* th, int64_t th_row, int64_t th_col, int6
   }
 }
 
-// The new theta columns of a chunk for radii r, as apply_theta writes them (sign times r for one
-// output, theta_j scaled to norm r, or r spread evenly from zero; NaN for a non-finite feature),
-// one row at a time across the chunk's features, without a branch per feature.
+// The new theta columns of a chunk for radii r, as apply_theta writes them (the header's
+// theta_entry), one row at a time across the chunk's features.
 template <int C, typename scalar_t, typename A>
 inline void chunk_apply_theta(scalar_t* th, int64_t th_row, int64_t th_col, int64_t m,
                               const A* norm_v, const A* r, const int32_t* finite) {
-  const A nan = detail::nan_<A>();
   if (m == 1) {
     for_each_feature<C, A>([&](int c) {
-      const A x = static_cast<A>(th[c * th_col]);
-      th[c * th_col] = static_cast<scalar_t>(finite[c] == 0 ? nan : x < A(0) ? -r[c] : r[c]);
+      const FeatureRadius<A> sol{r[c], norm_v[c], finite[c] != 0};
+      th[c * th_col] = static_cast<scalar_t>(theta_entry(static_cast<A>(th[c * th_col]), sol, true, A(0), A(0)));
     });
     return;
   }
@@ -155,8 +153,8 @@ inline void chunk_apply_theta(scalar_t* th, int64_t th_row, int64_t th_col, int6
   for (int64_t k = 0; k < m; ++k) {
     scalar_t* row = th + k * th_row;
     for_each_feature<C, A>([&](int c) {
-      const A x = static_cast<A>(row[c * th_col]);
-      row[c * th_col] = static_cast<scalar_t>(finite[c] == 0 ? nan : norm_v[c] > A(0) ? x * scale[c] : spread[c]);
+      const FeatureRadius<A> sol{r[c], norm_v[c], finite[c] != 0};
+      row[c * th_col] = static_cast<scalar_t>(theta_entry(static_cast<A>(row[c * th_col]), sol, false, scale[c], spread[c]));
     });
   }
 }
@@ -240,9 +238,8 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   }
   chunk_apply_theta<C, scalar_t, A>(th, th_row, th_col, m, norm_v, r, finite);
   int32_t may_change = 0;
-  const A nan = detail::nan_<A>();
   for_each_feature<C, A>([&](int c) {
-    bound[c] = finite[c] != 0 ? p.M * r[c] : nan;  // clip_bound
+    bound[c] = clip_bound(FeatureRadius<A>{r[c], norm_v[c], finite[c] != 0}, p);
     // With lam_bar = 0, entries already within the bound stay as they are.
     may_change |= (p.lam_bar == A(0) && stats.max[c] <= bound[c]) ? 0 : 1;
   });
