@@ -9,6 +9,8 @@ features in play, not to d.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
 __all__ = ["ActiveSet", "entry_scale", "entry_thresholds", "first_layer_gradients", "live_features"]
@@ -87,6 +89,9 @@ class ActiveSet:
     ``n_live`` columns (``X_all_forward``) while the gradient needs them all. Before each such
     forward pass the trainer calls ``note_entries``: once one of the others has entered, the
     forward reads every column.
+
+    Within ``compacted`` the model itself holds only the set's columns (see there); the trainer
+    then passes ``model_features`` and ``forward_features`` to the model, which account for it.
     """
 
     def __init__(self, X, X_val):
@@ -95,6 +100,7 @@ class ActiveSet:
         self.mask = self.features = self.live = None  # None: every feature
         self.X_all_fit = self.X_all
         self.n_live = X.shape[1]
+        self.is_compact = False
 
     @property
     def X(self):
@@ -119,8 +125,62 @@ class ActiveSet:
         return self.X_all_fit[:, :self.n_live]
 
     @property
+    def model_features(self):
+        """The model's ``features`` argument for X_fit's columns (None: the model's own columns)."""
+        return None if self.is_compact else self.features
+
+    @property
     def forward_features(self):
-        return None if self.features is None else self.features[:self.n_live]
+        """The model's ``features`` argument for X_all_forward's columns: with a compacted model,
+        None or the number of leading columns (see ``LassoNetModel.forward``)."""
+        if self.features is None:
+            return None
+        if self.is_compact:
+            return None if self.n_live == self.features.numel() else self.n_live
+        return self.features[:self.n_live]
+
+    @contextmanager
+    def compacted(self, model, optimizer):
+        """Within the block, the model's theta and W are parameters over the set's columns only,
+        in the set's order, and so is the optimiser's state for them: the optimiser's step, the
+        prox and the products touch no column of a feature left out (they are zero, and would stay
+        zero). On leaving, the columns are written back into the full parameters and state.
+        Nothing changes without a restricted set, or with groups (the op's groups index all d)."""
+        if self.features is None or model.groups is not None or self.is_compact:
+            yield
+            return
+        features, group = self.features, optimizer.param_groups[0]
+        owners = [(model.skip, "weight")] + ([(model.layers[0], "weight")] if len(model.layers) else [])
+        full = [getattr(module, name) for module, name in owners]
+        small = [torch.nn.Parameter(p.detach().index_select(1, features)) for p in full]
+        states = [optimizer.state.pop(p, {}) for p in full]
+        for (module, name), p, q, state in zip(owners, full, small, states):
+            setattr(module, name, q)
+            group["params"] = [q if r is p else r for r in group["params"]]
+            optimizer.state[q] = {k: _columns_of(v, p, features) for k, v in state.items()}
+        no_hidden = getattr(model, "_no_hidden", None)
+        if no_hidden is not None:
+            model._no_hidden = no_hidden.new_zeros(0, features.numel())
+        self.is_compact = True
+        try:
+            yield
+        finally:
+            self.is_compact = False
+            if no_hidden is not None:
+                model._no_hidden = no_hidden
+            with torch.no_grad():
+                for (module, name), p, q, state in zip(owners, full, small, states):
+                    p.index_copy_(1, features, q)
+                    for k, v in optimizer.state.pop(q, {}).items():
+                        if torch.is_tensor(v) and v.shape == q.shape:
+                            if k not in state:  # (the first step made it: zero elsewhere)
+                                state[k] = p.new_zeros(p.shape)
+                            state[k].index_copy_(1, features, v)
+                        else:
+                            state[k] = v
+                    optimizer.state[p] = state
+                    group["params"] = [p if r is q else r for r in group["params"]]
+                    setattr(module, name, p)
 
     def restrict(self, mask, model, optimizer, live=None):
         """Compute on the features in ``mask`` (None, or all True: every feature) from now on;
@@ -163,13 +223,23 @@ class ActiveSet:
         pass must read every column from now on."""
         if self.features is None or self.n_live == self.features.numel():
             return
-        rest = self.features[self.n_live:]
-        # Without groups the prox keeps W_j = 0 wherever theta_j = 0; a group's W may not be.
-        entered = bool(model.theta.index_select(1, rest).any()) or (
-            model.groups is not None and bool(model.W.index_select(1, rest).any()))
+        if self.is_compact:  # the model's columns are the set's, in its order (and no groups)
+            entered = bool(model.theta[:, self.n_live:].any())
+        else:
+            rest = self.features[self.n_live:]
+            # Without groups the prox keeps W_j = 0 wherever theta_j = 0; a group's W may not be.
+            entered = bool(model.theta.index_select(1, rest).any()) or (
+                model.groups is not None and bool(model.W.index_select(1, rest).any()))
         if entered:
             self.n_live = self.features.numel()
             self.live = self.mask
+
+
+def _columns_of(value, param, features):
+    """An optimiser state entry of ``param`` cut to the columns ``features`` (others as they are)."""
+    if torch.is_tensor(value) and value.shape == param.shape:
+        return value.index_select(1, features)
+    return value
 
 
 def _same(a, b):

@@ -64,9 +64,10 @@ class LassoNetModel(nn.Module):
         return self.layers[0].weight if len(self.layers) else self._no_hidden
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
-        """The network's output. With ``features`` (an index tensor of inputs), ``x`` holds only
-        those columns: the same output when every other feature is out of the model (theta_j and
-        W_j zero), at the cost of the features that are left (the path trainer's active set)."""
+        """The network's output. With ``features`` (an index tensor of inputs, or an int n: the
+        first n), ``x`` holds only those columns: the same output when every other feature is out
+        of the model (theta_j and W_j zero), at the cost of the features that are left (the path
+        trainer's active set)."""
         out, h = self._first_layer(x, features)
         if h is None:
             return out
@@ -228,7 +229,12 @@ class LassoNetModel(nn.Module):
 
 
 def _columns(weight: torch.Tensor, features):
-    return weight if features is None else weight.index_select(1, features)
+    """weight's columns ``features``: all (None), the leading ones (an int), or an index tensor."""
+    if features is None:
+        return weight
+    if isinstance(features, int):
+        return weight[:, :features]
+    return weight.index_select(1, features)
 
 
 def _full_width(grad: torch.Tensor, features, d: int) -> torch.Tensor:

@@ -106,8 +106,9 @@ class _Trainer:
         # (views of the active set's copy: the data are held once)
         self.model, self.X, self.y, self.X_val, self.y_val = model, self.active.X, y, self.active.X_val, y_val
         self.use_active_set = plain
-        self._entry = None  # (weights' versions, entry thresholds)
-        self._forward = None  # (weights' versions, joint_forward's result)
+        self._entry = None  # (weights_key, entry thresholds)
+        self._forward = None  # (weights_key, joint_forward's result)
+        self._layout = 0  # counts the model's swaps between full and compacted parameters
         self.loss_fn, self.batch_size, self.tol = loss_fn, batch_size, tol
         self.gamma, self.gamma_skip, self.lam_bar, self.generator = gamma, gamma_skip, lam_bar, generator
         # Our losses (those with value_and_grad) take outputs with samples along columns, the
@@ -145,7 +146,7 @@ class _Trainer:
         """Set every parameter's ``.grad`` to the gradient of the loss + smooth penalties.
         ``forward``: ``forward_columns``' result on X, where the caller has it (by hand only)."""
         if self.by_hand:
-            features = self.active.features
+            features = self.active.model_features
             model = self.model
             model.backward_columns(X, y, self.loss_fn, *(forward or model.forward_columns(X, features)),
                                    features)
@@ -167,14 +168,14 @@ class _Trainer:
 
     def forward(self, X):
         """The model on X, a matrix with the active set's columns (all of them without one)."""
-        features = self.active.features
+        features = self.active.model_features
         return self.model(X) if features is None else self.model(X, features)
 
     @torch.no_grad()
     def evaluate(self, lam, X, y):
         self.mode(False)
         if self.columns:  # (eval mode: no dropout)
-            out = self.model.forward_columns(X, self.active.features)[0].t()
+            out = self.model.forward_columns(X, self.active.model_features)[0].t()
         else:
             out = self.forward(X)
         return self._loss_and_objective(lam, out, y)
@@ -209,18 +210,34 @@ class _Trainer:
         if not bool(in_play.all()):
             in_play |= self.entry_thresholds() > START_MARGIN * threshold
         active.restrict(in_play, self.model, optimizer, live)
-        epochs = self.fit_active(lam, optimizer, n_epochs, patience)
+        epochs = self.fit_compacted(lam, optimizer, n_epochs, patience)
         while active.mask is not None and epochs < n_epochs:
             entering = ~active.mask & (self.entry_thresholds() > threshold)
             if not bool(entering.any()):
                 break
             active.restrict(active.mask | entering, self.model, optimizer, live_features(self.model))
-            epochs += self.fit_active(lam, optimizer, n_epochs - epochs, patience)
+            epochs += self.fit_compacted(lam, optimizer, n_epochs - epochs, patience)
+        return epochs
+
+    def fit_compacted(self, lam, optimizer, n_epochs, patience):
+        """fit_active with the model compacted to the active set (ActiveSet.compacted). The fit's
+        last forward pass stays cached across the swap back: the same function of the same
+        weights."""
+        with self.active.compacted(self.model, optimizer):
+            self._layout += 1
+            try:
+                epochs = self.fit_active(lam, optimizer, n_epochs, patience)
+                last = self._forward if self._forward and self._forward[0] == self.weights_key() else None
+            finally:
+                self._layout += 1
+        if last is not None:
+            self._forward = self.weights_key(), last[1]
         return epochs
 
     def weights_key(self):
-        """Changes whenever a parameter is written (in place, as optimisers and the prox do)."""
-        return tuple(p._version for p in self.model.parameters())
+        """Changes whenever a parameter is written (in place, as optimisers and the prox do) or
+        the model swaps its parameters (fit_compacted)."""
+        return self._layout, tuple(p._version for p in self.model.parameters())
 
     def joint_forward(self):
         """By hand: ``forward_columns`` over the training then validation rows at the current

@@ -205,10 +205,12 @@ def test_entry_thresholds_by_hand_are_autograds(hidden_dims, groups):
 
 
 @pytest.mark.parametrize("batch_size", [None, 50])
-def test_the_forward_reads_every_column_once_a_feature_at_zero_enters(monkeypatch, batch_size):
+@pytest.mark.parametrize("compacted", [False, True], ids=["full-model", "compacted"])
+def test_the_forward_reads_every_column_once_a_feature_at_zero_enters(monkeypatch, batch_size, compacted):
     # With the features at zero split off (ActiveSet.n_live), a feature that enters during the fit
     # must enter the forward pass too: the fit equals the one that reads every column throughout,
-    # and so do the path point's losses (taken from that forward pass, mini-batches or not).
+    # and so do the path point's losses (taken from that forward pass, mini-batches or not), on
+    # the full model and on the model compacted to the set (the trainer's fit_compacted).
     from lassonet_ext import active_set
     from lassonet_ext.path import _Trainer
 
@@ -231,7 +233,8 @@ def test_the_forward_reads_every_column_once_a_feature_at_zero_enters(monkeypatc
         trainer.active.restrict(torch.ones(10, dtype=torch.bool).index_fill(0, torch.tensor([9]), False),
                                 model, opt, live if split else None)
         assert trainer.active.n_live == (5 if split else 9)
-        epochs = trainer.fit_active(0.01, opt, 200, 20)
+        fit = trainer.fit_compacted if compacted else trainer.fit_active
+        epochs = fit(0.01, opt, 200, 20)
         item = trainer.item(0.01, epochs, False)
         with torch.no_grad():
             assert item.loss == pytest.approx(float(MSELoss()(model(X[:150]), y[:150])), rel=1e-12)
@@ -243,3 +246,56 @@ def test_the_forward_reads_every_column_once_a_feature_at_zero_enters(monkeypatc
     assert e1 == e2
     for k in s1:
         torch.testing.assert_close(s1[k], s2[k], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("hidden_dims", [(8,), ()], ids=["mlp", "linear"])
+def test_a_compacted_fit_is_the_fit_of_the_full_model(monkeypatch, hidden_dims):
+    # ActiveSet.compacted: during a fit the model holds only the active set's columns, and the
+    # optimiser its state for them. Afterwards the model's own parameters (the same objects),
+    # their momentum and the path point must be those of the fit on the full model, and nothing
+    # outside the set may have moved.
+    from lassonet_ext.path import _Trainer
+
+    X, y = (torch.as_tensor(a, dtype=torch.float64) for a in data(n=200, d=10, seed=3))
+    y = y[:, None]
+    mask = torch.tensor([1, 1, 1, 1, 1, 1, 1, 0, 1, 0], dtype=torch.bool)
+    results, widths = [], []
+    for compacted in (False, True):
+        torch.manual_seed(1)
+        model = LassoNetModel(10, hidden_dims, 1, M=10.0).double()
+        trainer = _Trainer(model, X[:150], y[:150], X[150:], y[150:], MSELoss(), None, 0.99, 0.0, 0.0, 0.0, None)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        params = list(model.parameters())
+        trainer.fit_active(0.0, opt, 20, 20)  # momentum on every column, then features 7 and 9 out
+        with torch.no_grad():
+            model.theta[:, ~mask] = 0
+            model.W[:, ~mask] = 0
+        trainer.active.restrict(mask, model, opt, mask)
+        step = trainer._step
+
+        def spy(lam, optimizer):
+            widths.append((compacted, model.theta.shape[1], optimizer.param_groups[0]["params"][0] is model.theta))
+            step(lam, optimizer)
+
+        monkeypatch.setattr(trainer, "_step", spy)
+        epochs = (trainer.fit_compacted if compacted else trainer.fit_active)(0.05, opt, 100, 10)
+        assert all(p is q for p, q in zip(model.parameters(), params)) and len(params) == len(list(model.parameters()))
+        assert all(p is q for p, q in zip(opt.param_groups[0]["params"], params))
+        assert set(opt.state) <= set(params)
+        momentum = [opt.state[p]["momentum_buffer"].clone() for p in (model.theta, model.W) if p in opt.state]
+        item = trainer.item(0.05, epochs, True)
+        results.append((epochs, item, momentum))
+    assert {w for w in widths if w[0]} == {(True, 8, True)}  # compacted: 8 columns, the optimiser's
+    assert {w for w in widths if not w[0]} == {(False, 10, True)}
+    (e1, item1, m1), (e2, item2, m2) = results
+    assert e1 == e2 and item1.n_selected > 0
+    assert np.array_equal(item1.selected, item2.selected)
+    assert item1.loss == pytest.approx(item2.loss, rel=1e-12)
+    assert item1.val_objective == pytest.approx(item2.val_objective, rel=1e-12)
+    for k in item1.state_dict:
+        torch.testing.assert_close(item1.state_dict[k], item2.state_dict[k], rtol=1e-12, atol=1e-14)
+    assert len(m1) == len(m2) == (2 if hidden_dims else 1)
+    for a, b in zip(m1, m2):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+        assert torch.count_nonzero(b[:, ~mask]) == 0
+    assert torch.count_nonzero(item2.state_dict["skip.weight"][:, ~mask]) == 0
