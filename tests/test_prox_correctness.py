@@ -194,7 +194,7 @@ def test_half_precision_computes_in_float32(device, dtype):
 
 
 def test_threads_do_not_change_results_bitwise():
-    # d = 314 chunks of 16 + 6 lone features: both CPU paths, split across threads
+    # d = 5030: chunks and a few lone features (both CPU paths), split across threads
     theta, W = random_problem(3, 64, 5030, torch.float32, "cpu", seed=2)
     before = torch.get_num_threads()
     results = []

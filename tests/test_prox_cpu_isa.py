@@ -18,7 +18,7 @@ RUN = r"""
 import sys, torch, lassonet_ext
 out = []
 for dtype in (torch.float32, torch.float64):
-    # chunk widths 16 (float32) and 8 (float64); d not a multiple of either; m > 1; lam_bar > 0;
+    # chunk widths 8 to 32 (by build, dtype and K); d not a multiple of them; m > 1; lam_bar > 0;
     # M = 0; huge M; a NaN feature; theta = 0 entering
     for K, d, m, lam, M, lam_bar in ((16, 1000, 1, 0.1, 1.0, 0.0), (256, 3001, 1, 0.1, 1.0, 0.0),
                                      (64, 517, 3, 0.3, 2.0, 0.05), (1024, 250, 1, 0.05, 0.5, 0.01),
