@@ -149,14 +149,14 @@ class ActiveSet:
         if self.features is None or model.groups is not None or self.is_compact:
             yield
             return
-        features, group = self.features, optimizer.param_groups[0]
+        features = self.features
         owners = [(model.skip, "weight")] + ([(model.layers[0], "weight")] if len(model.layers) else [])
         full = [getattr(module, name) for module, name in owners]
-        small = [torch.nn.Parameter(p.detach().index_select(1, features)) for p in full]
+        small = [torch.nn.Parameter(p.detach().index_select(1, features), p.requires_grad) for p in full]
         states = [optimizer.state.pop(p, {}) for p in full]
         for (module, name), p, q, state in zip(owners, full, small, states):
             setattr(module, name, q)
-            group["params"] = [q if r is p else r for r in group["params"]]
+            _swap_param(optimizer, p, q)
             optimizer.state[q] = {k: _columns_of(v, p, features) for k, v in state.items()}
         no_hidden = getattr(model, "_no_hidden", None)
         if no_hidden is not None:
@@ -179,7 +179,7 @@ class ActiveSet:
                         else:
                             state[k] = v
                     optimizer.state[p] = state
-                    group["params"] = [p if r is q else r for r in group["params"]]
+                    _swap_param(optimizer, q, p)
                     setattr(module, name, p)
 
     def restrict(self, mask, model, optimizer, live=None):
@@ -233,6 +233,12 @@ class ActiveSet:
         if entered:
             self.n_live = self.features.numel()
             self.live = self.mask
+
+
+def _swap_param(optimizer, old, new):
+    """Put ``new`` where ``old`` is in the optimiser's parameter groups."""
+    for group in optimizer.param_groups:
+        group["params"] = [new if r is old else r for r in group["params"]]
 
 
 def _columns_of(value, param, features):
