@@ -354,11 +354,14 @@ LASSONET_HD A theta_entry(A x, FeatureRadius<A> sol, bool single, A scale, A spr
 // Write the new theta_j (or theta_G) for the solution sol.
 template <typename A, typename T>
 LASSONET_HD void apply_theta_entries(const Entries<T>& v, FeatureRadius<A> sol) {
-  const bool single = v.size() == 1;
+  if (v.size() == 1) {  // (no scale to compute)
+    v.for_each([&](T& e) { e = static_cast<T>(theta_entry(static_cast<A>(e), sol, true, A(0), A(0))); });
+    return;
+  }
   const A scale = sol.r / sol.norm_v;  // (unused where the norm is 0)
+  if (sol.finite && sol.norm_v > A(0) && scale == A(1)) return;  // nothing moves
   const A spread = sol.r / detail::sqrt_(static_cast<A>(v.size()));
-  if (sol.finite && !single && sol.norm_v > A(0) && scale == A(1)) return;  // nothing moves
-  v.for_each([&](T& e) { e = static_cast<T>(theta_entry(static_cast<A>(e), sol, single, scale, spread)); });
+  v.for_each([&](T& e) { e = static_cast<T>(theta_entry(static_cast<A>(e), sol, false, scale, spread)); });
 }
 
 template <typename T, typename A>

@@ -168,19 +168,9 @@ class ActiveSet:
             self.is_compact = False
             if no_hidden is not None:
                 model._no_hidden = no_hidden
-            with torch.no_grad():
-                for (module, name), p, q, state in zip(owners, full, small, states):
-                    p.index_copy_(1, features, q)
-                    for k, v in optimizer.state.pop(q, {}).items():
-                        if torch.is_tensor(v) and v.shape == q.shape:
-                            if k not in state:  # (the first step made it: zero elsewhere)
-                                state[k] = p.new_zeros(p.shape)
-                            state[k].index_copy_(1, features, v)
-                        else:
-                            state[k] = v
-                    optimizer.state[p] = state
-                    _swap_param(optimizer, q, p)
-                    setattr(module, name, p)
+            for (module, name), p, q, state in zip(owners, full, small, states):
+                _write_columns_back(optimizer, p, q, state, features)
+                setattr(module, name, p)
 
     def restrict(self, mask, model, optimizer, live=None):
         """Compute on the features in ``mask`` (None, or all True: every feature) from now on;
@@ -215,7 +205,7 @@ class ActiveSet:
             keep = mask.to(model.theta.dtype)
             for p in (model.theta, model.W):
                 for value in optimizer.state.get(p, {}).values():
-                    if torch.is_tensor(value) and value.shape == p.shape:
+                    if _per_entry(value, p):
                         value.mul_(keep)
 
     def note_entries(self, model):
@@ -241,11 +231,31 @@ def _swap_param(optimizer, old, new):
         group["params"] = [new if r is old else r for r in group["params"]]
 
 
+def _per_entry(value, param):
+    """Whether an optimiser state entry of ``param`` holds a value per entry (a momentum buffer)."""
+    return torch.is_tensor(value) and value.shape == param.shape
+
+
 def _columns_of(value, param, features):
     """An optimiser state entry of ``param`` cut to the columns ``features`` (others as they are)."""
-    if torch.is_tensor(value) and value.shape == param.shape:
-        return value.index_select(1, features)
-    return value
+    return value.index_select(1, features) if _per_entry(value, param) else value
+
+
+@torch.no_grad()
+def _write_columns_back(optimizer, full, small, state, features):
+    """Undo ActiveSet.compacted for one parameter: ``small``'s values and optimiser state go into
+    ``full``'s columns ``features`` (``state``: full's state from before, zero elsewhere), and
+    ``full`` takes its place in the optimiser again."""
+    full.index_copy_(1, features, small)
+    for k, v in optimizer.state.pop(small, {}).items():
+        if not _per_entry(v, small):
+            state[k] = v
+            continue
+        if k not in state:  # (the first step made it: zero elsewhere)
+            state[k] = full.new_zeros(full.shape)
+        state[k].index_copy_(1, features, v)
+    optimizer.state[full] = state
+    _swap_param(optimizer, small, full)
 
 
 def _same(a, b):
