@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from .active_set import (START_MARGIN, ActiveSet, entry_scale, entry_thresholds,
                          first_layer_gradients, live_features)
 from .model import LassoNetModel
+from .optim_step import optimizer_step
 
 __all__ = ["PathItem", "train_path", "lambda_max", "default_optimizers"]
 
@@ -310,7 +311,7 @@ class _Trainer:
 
     def _step(self, lam, optimizer):
         """The optimiser's step, then the prox with the step size folded into the thresholds."""
-        optimizer.step()
+        optimizer_step(optimizer)
         lr = optimizer.param_groups[0]["lr"]
         self.model.prox_(lam * lr, self.lam_bar * lr)
 
