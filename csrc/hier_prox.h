@@ -187,6 +187,12 @@ LASSONET_HD A radius_for_active_set(A base, A M, A sum, int32_t count) {
   return r > A(0) ? r : A(0);
 }
 
+// An entry's magnitude shrunk by lam_bar (may be negative: s_i is its positive part).
+template <typename A>
+LASSONET_HD A shrunk_magnitude(A x, A lam_bar) {
+  return detail::abs_(x) - lam_bar;
+}
+
 // One entry's contribution to its feature's statistics (shared by every backend's loops).
 // Besides sums, it runs Condat's online filter: an entry above the running set's clipping level
 // M r_R joins the set, which raises r_R (so r_R only grows). The candidate radius of ANY set is a
@@ -240,15 +246,20 @@ struct ActiveSum {
   A min = detail::inf_<A>();  // +inf for an empty set
 };
 
-// One entry's contribution to a pass of the active-set search.
+// One entry's contribution to a pass of the active-set search, from its shrunk_magnitude s.
 template <typename A>
-LASSONET_HD void accumulate_active(ActiveSum<A>& a, A x, A lam_bar, A bound) {
-  const A s = detail::abs_(x) - lam_bar;
+LASSONET_HD void accumulate_shrunk(ActiveSum<A>& a, A s, A bound) {
   const bool in = s > bound;
   a.sum += in ? s : A(0);
   a.count += in ? 1 : 0;
   const A t = in ? s : detail::inf_<A>();
   a.min = t < a.min ? t : a.min;
+}
+
+// One entry's contribution to a pass of the active-set search.
+template <typename A>
+LASSONET_HD void accumulate_active(ActiveSum<A>& a, A x, A lam_bar, A bound) {
+  accumulate_shrunk(a, shrunk_magnitude(x, lam_bar), bound);
 }
 
 // One step of the search on plain values, branch-free, so that a backend can keep many features'

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <type_traits>
 
 #define LASSONET_ISA_TARGET "avx512f,avx512vl,avx512bw,avx512dq"
