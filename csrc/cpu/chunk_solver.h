@@ -198,7 +198,7 @@ inline void chunk_active_pass(const T* rows, int64_t stride, int64_t K, const A*
 // computes for its feature, operation for operation. `next` is the next chunk's first row,
 // prefetched during the first pass (rows lie on different pages once K is large, which the
 // hardware prefetcher does not follow). `scratch`, where not null, holds K * C values: the first
-// pass stores the shrunk magnitudes there and the search rounds read them (see kScratchMinK).
+// pass stores the shrunk magnitudes there and the search rounds read them (see scratch_min_k).
 template <int C, typename scalar_t, typename A>
 void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                  int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next, A* scratch) {
@@ -279,9 +279,12 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
 // and each round's walk misses the TLB row after row; the copy is read sequentially, and its
 // values need no abs or subtraction. Measured (1 and 2 threads, alternating in one process, ns
 // per entry): float64 d = 1e4, K = 1024 4.1 -> 3.1 (1 thread), 2.9 -> 2.1 (2); float32 1.34 ->
-// 1.14; neutral to slightly faster from K = 32 on at every d tried (250 to 1e5), also where W
-// fits in cache.
-constexpr int64_t kScratchMinK = 32;
+// 1.14; with double accumulation 4-8% faster at every K tried (8 to 1024, d = 250 to 1e5), with
+// float from K = 32 on (below, 2-4% slower: the copy costs more than the rounds save).
+template <typename A>
+constexpr int64_t scratch_min_k() {
+  return sizeof(A) >= 8 ? 1 : 32;
+}
 
 // Features j0 .. j1 - 1 of `job` in chunks of C adjacent features, each prefetching the next, then
 // the few left over one by one. Both sum in index order with the same per-entry math, so a
@@ -293,7 +296,7 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   const ProxParams<A> p = make_params<A>(job.lam, job.M, job.lam_bar);
   const int64_t chunks_end = j0 + (j1 - j0) / C * C;
   std::unique_ptr<A[]> scratch;
-  if (chunks_end > j0 && job.K >= kScratchMinK) scratch.reset(new A[job.K * C]);
+  if (chunks_end > j0 && job.K >= scratch_min_k<A>()) scratch.reset(new A[job.K * C]);
   for (int64_t j = j0; j < chunks_end; j += C) {
     const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
     solve_chunk<C, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col, job.th_row,
