@@ -27,8 +27,8 @@ class CrossEntropyLoss:
     def __call__(self, logits, y):
         if not _classes_along_rows(logits):
             return F.cross_entropy(logits, y, weight=self.weight)
-        nll = torch.log_softmax(logits.t(), 0).gather(0, y[None]).neg_().squeeze(0)
-        return _mean(nll, None if self.weight is None else self.weight[y])
+        # As one (1, classes, n) "image" of n pixels: torch's softmax then runs along memory.
+        return F.cross_entropy(logits.t()[None], y[None], weight=self.weight)
 
     def value_and_grad(self, logits, y):
         transposed = _classes_along_rows(logits)
