@@ -45,13 +45,19 @@ def optimizer_step(optimizer) -> None:
 
 
 def _direct_sgd_params(optimizer):
-    """The parameters of a fused SGD whose step ``optimizer_step`` may take over, else None."""
+    """The parameters of a fused SGD whose step ``optimizer_step`` may take over, else None.
+    (Private torch names are read with defaults that mean "no": a torch without them gets
+    ``optimizer.step()``.)"""
     if type(optimizer) is not torch.optim.SGD or "step" in vars(optimizer):
         return None  # (a subclass, or a step wrapped on the instance, e.g. by an LR scheduler)
-    groups = optimizer.param_groups
-    if len(groups) != 1 or optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks:
+    if not hasattr(torch, "_fused_sgd_"):
         return None
-    if _optimizer_module._global_optimizer_pre_hooks or _optimizer_module._global_optimizer_post_hooks:
+    hooks = (getattr(optimizer, "_optimizer_step_pre_hooks", True),
+             getattr(optimizer, "_optimizer_step_post_hooks", True),
+             getattr(_optimizer_module, "_global_optimizer_pre_hooks", True),
+             getattr(_optimizer_module, "_global_optimizer_post_hooks", True))
+    groups = optimizer.param_groups
+    if len(groups) != 1 or any(hooks):
         return None
     # SGD checks device and dtype on its first fused step: leave that step to it.
     if getattr(optimizer, "_need_device_dtype_check_for_fused", True):
@@ -59,17 +65,17 @@ def _direct_sgd_params(optimizer):
     if getattr(optimizer, "grad_scale", None) is not None or getattr(optimizer, "found_inf", None) is not None:
         return None
     group = groups[0]
-    if not group["fused"] or group["differentiable"]:
+    if not group.get("fused") or group.get("differentiable", True):
         return None
     if not all(type(group[k]) is float or type(group[k]) is int for k in _FLOAT_OPTIONS):
         return None
     params = group["params"]
     if not params:
         return None
-    first = params[0]
+    p0 = params[0]
     for p in params:
         g = p.grad
-        if g is None or g.is_sparse or p.device != first.device or p.dtype != first.dtype:
+        if g is None or g.is_sparse or p.device != p0.device or p.dtype != p0.dtype:
             return None
     if group["momentum"]:
         state = optimizer.state
