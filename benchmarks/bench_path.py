@@ -8,7 +8,8 @@ wall time, the number of path points, and the test accuracy of the path's model 
 the number of selected features nearest 50 (and, as a steadier figure, the mean of that accuracy
 over the points nearest 20, 30, ..., 70 features). ``--repeats N`` runs each library N times,
 alternating, and reports the median wall time (min-max beside it): on a shared machine single runs
-swing by +-25%. ``lassonet`` is optional: without it only our rows are printed. Data come from
+swing by +-25%; with both libraries it also prints the ratio of their times run by run (run i of
+each ran back to back, under about the same load) and the median of those ratios. ``lassonet`` is optional: without it only our rows are printed. Data come from
 ../shared/data (see its README); nothing is downloaded.
 
 ``--twin`` compares the implementations rather than the defaults: both libraries start from the
@@ -200,7 +201,7 @@ def main():
     # torch.optim's first optimiser imports torch._dynamo (about 1.6 s here): pay it before timing,
     # or whichever library runs first is charged for it.
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    rows = []
+    rows, paired = [], []
     for name in args.datasets.split(","):
         data = load(name, seed=0, data_dir=args.data)
         times = {lib: [] for lib, _ in runners}
@@ -218,6 +219,9 @@ def main():
                       f"lambdas; largest relative difference of the validation objectives {drift:.2e}")
         for lib, _ in runners:  # the paths are seeded: every run of a library gives the same one
             rows.append((name, lib, times[lib], *results[lib]))
+        if "lassonet" in times and "lassonet_ext" in times:
+            # Run i of each library ran back to back: their ratio sees the same machine load.
+            paired.append((name, [a / b for a, b in zip(times["lassonet"], times["lassonet_ext"])]))
     lines = [
         f"torch {torch.__version__}, {device_words(args)}, {versions}; M = {args.M}, "
         f"path_multiplier = {args.path_multiplier}, default epochs (1000 dense, 100 per lambda, "
@@ -230,6 +234,10 @@ def main():
         "|---|---|---|---|---|---|---|",
     ] + [f"| {d} | {lib} | {statistics.median(t):.1f} ({min(t):.1f}-{max(t):.1f}) | {n} | {k} | {a:.3f} | {m:.3f} |"
          for d, lib, t, n, k, a, m in rows]
+    if paired:
+        lines += [""] + [f"{d}: lassonet's time / ours, run by run: "
+                         f"{', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})"
+                         for d, ratios in paired]
     print("\n".join(lines))
     if args.markdown:
         Path(args.markdown).write_text("\n".join(lines) + "\n")
