@@ -9,8 +9,9 @@ the number of selected features nearest 50 (and, as a steadier figure, the mean 
 over the points nearest 20, 30, ..., 70 features). ``--repeats N`` runs each library N times,
 alternating, and reports the median wall time (min-max beside it): on a shared machine single runs
 swing by +-25%; with both libraries it also prints the ratio of their times run by run (run i of
-each ran back to back, under about the same load) and the median of those ratios. ``lassonet`` is optional: without it only our rows are printed. Data come from
-../shared/data (see its README); nothing is downloaded.
+each ran back to back, under about the same load) and the median of those ratios. ``lassonet`` is
+optional: without it only our rows are printed. Data come from ../shared/data (see its README);
+nothing is downloaded.
 
 ``--twin`` compares the implementations rather than the defaults: both libraries start from the
 same initial weights (lassonet's, from torch_seed 0), validate on the same rows (its own 10%

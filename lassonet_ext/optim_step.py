@@ -22,30 +22,29 @@ _FLOAT_OPTIONS = ("lr", "momentum", "dampening", "weight_decay")
 
 def optimizer_step(optimizer) -> None:
     """``optimizer.step()``: for a fused ``torch.optim.SGD`` the same update, with less overhead."""
-    params = _direct_sgd_params(optimizer)
-    if params is None:
+    taken = _direct_sgd_params(optimizer)
+    if taken is None:
         optimizer.step()
         return
+    params, buffers = taken
     group = optimizer.param_groups[0]
-    momentum = group["momentum"]
     grads = [p.grad for p in params]
-    state = optimizer.state
-    buffers = [state[p].get("momentum_buffer") for p in params] if momentum else []
     first = bool(buffers) and buffers[0] is None
     if first:
         buffers = [torch.empty_like(g) for g in grads]  # (what SGD's first step allocates)
     with torch.no_grad():  # (as SGD.step: the update is not part of any graph)
         torch._fused_sgd_(params, grads, buffers, weight_decay=group["weight_decay"],
-                          momentum=momentum, lr=group["lr"], dampening=group["dampening"],
+                          momentum=group["momentum"], lr=group["lr"], dampening=group["dampening"],
                           nesterov=group["nesterov"], maximize=group["maximize"],
                           is_first_step=first, grad_scale=None, found_inf=None)
     if first:
         for p, b in zip(params, buffers):
-            state[p]["momentum_buffer"] = b
+            optimizer.state[p]["momentum_buffer"] = b
 
 
 def _direct_sgd_params(optimizer):
-    """The parameters of a fused SGD whose step ``optimizer_step`` may take over, else None.
+    """For a fused SGD whose step ``optimizer_step`` may take over, its parameters and their
+    momentum buffers (all None before the first step; empty without momentum), else None.
     (Private torch names are read with defaults that mean "no": a torch without them gets
     ``optimizer.step()``.)"""
     if type(optimizer) is not torch.optim.SGD or "step" in vars(optimizer):
@@ -77,9 +76,10 @@ def _direct_sgd_params(optimizer):
         g = p.grad
         if g is None or g.is_sparse or p.device != p0.device or p.dtype != p0.dtype:
             return None
-    if group["momentum"]:
-        state = optimizer.state
-        has = [state[p].get("momentum_buffer") is not None for p in params]
-        if any(has) and not all(has):  # (SGD would treat this one as a later step; be safe)
-            return None
-    return params
+    if not group["momentum"]:
+        return params, []
+    buffers = [optimizer.state[p].get("momentum_buffer") for p in params]
+    missing = [b is None for b in buffers]
+    if any(missing) and not all(missing):  # (SGD would treat this one as a later step; be safe)
+        return None
+    return params, buffers
