@@ -258,12 +258,13 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
         self.lambda_, self.n_features_selected_ = lam, int(selected.sum())
         return self
 
-    def plot_path(self, **kwargs):
-        """Features vs lambda and validation score vs features (see ``lassonet_ext.plot``)."""
+    def plot_path(self, X_test=None, y_test=None, **kwargs):
+        """Features and score along the path: the validation score, or with ``X_test`` and
+        ``y_test`` the score on them (see ``lassonet_ext.plot.plot_path``). Returns the figure."""
         from ..plot import plot_path
 
         check_is_fitted(self, "path_")
-        return plot_path(self, **kwargs)
+        return plot_path(self, X_test, y_test, **kwargs)
 
     # ---- prediction --------------------------------------------------------------------------
     @torch.no_grad()
