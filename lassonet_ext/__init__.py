@@ -12,12 +12,12 @@ from .estimators import (
 from .conv import LassoNetConvModel, patches_as_channels
 from .model import LassoNetModel
 from .ops import HAS_NATIVE, groups_to_csr, hier_prox, hier_prox_group
-from .path import PathItem, train_path
+from .path import NonFiniteLossError, PathItem, train_path
 from .plot import eval_on_path, plot_cv, plot_path
 
 __version__ = "0.1.0"
 __all__ = [
-    "hier_prox", "hier_prox_group", "groups_to_csr", "HAS_NATIVE", "LassoNetModel", "LassoNetConvModel", "patches_as_channels", "PathItem", "train_path",
+    "hier_prox", "hier_prox_group", "groups_to_csr", "HAS_NATIVE", "LassoNetModel", "LassoNetConvModel", "patches_as_channels", "PathItem", "NonFiniteLossError", "train_path",
     "LassoNetRegressor", "LassoNetClassifier", "LassoNetRegressorCV", "LassoNetClassifierCV",
     "LassoNetCoxRegressor", "LassoNetCoxRegressorCV", "LassoNetAutoEncoder", "LassoNetImputer",
     "plot_path", "plot_cv", "eval_on_path", "__version__",

@@ -20,7 +20,12 @@ from .active_set import (START_MARGIN, ActiveSet, entry_scale, entry_thresholds,
 from .model import LassoNetModel
 from .optim_step import optimizer_step
 
-__all__ = ["PathItem", "train_path", "lambda_max", "default_optimizers"]
+__all__ = ["PathItem", "NonFiniteLossError", "train_path", "lambda_max", "default_optimizers"]
+
+
+class NonFiniteLossError(ValueError):
+    """The loss became inf or NaN during training (the optimiser diverged); lassonet's name.
+    A ValueError, so code that catches that keeps working."""
 
 
 @dataclass
@@ -298,7 +303,7 @@ class _Trainer:
                     self._step(lam, optimizer)
                 val_obj = self.evaluate(lam, active.X_val_fit, self.y_val)[1]
             if not math.isfinite(val_obj):
-                raise ValueError(
+                raise NonFiniteLossError(
                     f"the loss became {val_obj} while training at lambda={lam:.4g}: the optimiser "
                     "diverged. Standardise X (and y for regression), lower the learning rate "
                     "(optim=...), or use a smaller path_multiplier."

@@ -14,6 +14,7 @@ from lassonet_ext import (
     LassoNetClassifierCV,
     LassoNetRegressor,
     LassoNetRegressorCV,
+    NonFiniteLossError,
 )
 
 FAST = dict(hidden_dims=(16,), n_iters=(300, 40), patience=(30, 5), path_multiplier=1.1,
@@ -202,8 +203,9 @@ def test_single_class_is_a_clear_error():
 def test_non_finite_loss_names_lambda():
     X, y = nonlinear_data(n=100, d=5)
     huge_lr = (lambda p: torch.optim.SGD(p, lr=1e6),) * 2
-    with pytest.raises(ValueError, match=r"lambda=.*(Standardise|learning rate)"):
+    with pytest.raises(ValueError, match=r"lambda=.*(Standardise|learning rate)") as err:
         LassoNetRegressor(**{**FAST, "optim": huge_lr}).fit(X * 1e3, y * 1e3)
+    assert isinstance(err.value, NonFiniteLossError)  # lassonet's name for it
 
 
 def test_gamma_reaches_the_gradient():

@@ -258,6 +258,14 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
         self.lambda_, self.n_features_selected_ = lam, int(selected.sum())
         return self
 
+    def stability_selection(self, X, y, n_models=20, max_retries=3):
+        """lassonet's stability selection: ``(oracle, order, wrong, paths, prob)`` from paths on
+        ``n_models`` random halves of the data (see ``estimators/stability.py``). Reproducible
+        with a fixed ``random_state``; the estimator itself is not fitted or changed."""
+        from .stability import stability_selection
+
+        return stability_selection(self, X, y, n_models, max_retries, verbose=bool(self.verbose))
+
     def plot_path(self, X_test=None, y_test=None, **kwargs):
         """Features and score along the path: the validation score, or with ``X_test`` and
         ``y_test`` the score on them (see ``lassonet_ext.plot.plot_path``). Returns the figure."""
