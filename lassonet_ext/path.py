@@ -361,6 +361,8 @@ def train_path(
     verbose: bool = False,
     keep_state_dicts: bool = True,
     skip_dense: bool = False,
+    lambda_limit: float = math.inf,
+    callback: Optional[Callable[[list], None]] = None,
 ) -> list:
     """Train ``model`` dense (lambda = 0), then along increasing lambda until no feature is left.
 
@@ -380,7 +382,10 @@ def train_path(
     optimiser, each fit computes only on the features in play (``active_set.py``; see
     ``_Trainer.fit``). With ``backtrack=True`` a step whose objective ends above its starting
     objective is redone from the start with half the learning rate (up to 5 times).
-    ``skip_dense=True`` continues from the model as it is (warm start).
+    ``skip_dense=True`` continues from the model as it is (warm start). Without ``lambda_seq`` the
+    path also stops before any lambda above ``lambda_limit`` (the estimators'
+    ``path(lambda_max=...)``, lassonet's name). ``callback(path)``, if given, gets the
+    list of points so far after the dense fit and after every lambda.
     """
     n_iters = (n_iters, n_iters) if isinstance(n_iters, int) else tuple(n_iters)
     patience = (patience, patience) if isinstance(patience, int) else tuple(patience)
@@ -392,6 +397,8 @@ def train_path(
     if not skip_dense:
         epochs = trainer.fit(0.0, optim[0](model.parameters()), n_iters[0], patience[0])
         path.append(trainer.item(0.0, epochs, keep_state_dicts))
+        if callback is not None:
+            callback(path)
 
     if lambda_seq is not None:
         lambdas = iter(lambda_seq)
@@ -417,9 +424,13 @@ def train_path(
                 lam = next(lambdas, None)
                 if lam is None:
                     break
+            elif lam > lambda_limit:
+                break
             epochs = _fit_with_backtrack(trainer, lam, optimizer, n_iters[1], patience[1], backtrack)
             item = trainer.item(lam, epochs, keep_state_dicts)
             path.append(item)
+            if callback is not None:
+                callback(path)
             bar.update(1)
             bar.set_postfix(lam=f"{lam:.3g}", k=item.n_selected)
             if item.n_selected == 0:

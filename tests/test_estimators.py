@@ -1,5 +1,6 @@
 """Estimators: recovery of known features, sklearn conventions, CV, inputs, errors."""
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -230,3 +231,42 @@ def test_dropout_is_off_when_predicting():
     est = LassoNetRegressor(**{**FAST, "dropout": 0.5}).fit(X, y)
     np.testing.assert_array_equal(est.predict(X), est.predict(X))
     assert not est.model_.training
+
+
+def test_path_options_as_lassonet():
+    X, y = nonlinear_data(n=200, d=8)
+    full = LassoNetRegressor(**FAST).path(X, y)
+    lambdas = [it.lambda_ for it in full]
+    # lambda_seq=[]: the dense model only
+    dense = LassoNetRegressor(**FAST).path(X, y, lambda_seq=[])
+    assert [it.lambda_ for it in dense] == [0.0]
+    # lambda_max: the same path, stopped before the first lambda above it
+    cut = lambdas[len(lambdas) // 2]
+    head = LassoNetRegressor(**FAST).path(X, y, lambda_max=cut)
+    assert [it.lambda_ for it in head] == [lam for lam in lambdas if lam <= cut]
+    for a, b in zip(head, full):
+        np.testing.assert_array_equal(a.selected, b.selected)
+    # callback(estimator, points so far), after the dense fit and after every lambda
+    seen = []
+    est = LassoNetRegressor(**FAST)
+    path = est.path(X, y, callback=lambda model, points: seen.append(
+        (model, [it.lambda_ for it in points], points[-1].state_dict is not None)))
+    assert all(model is est for model, _, _ in seen)
+    assert [lams for _, lams, _ in seen] == [lambdas[:i] for i in range(1, len(lambdas) + 1)]
+    assert all(has_weights for _, _, has_weights in seen)
+    assert [it.lambda_ for it in path] == lambdas
+
+
+def test_a_late_lambda_start_warns():
+    X, y = nonlinear_data(n=200, d=8)
+    full = LassoNetRegressor(**FAST).path(X, y)
+    first_drop = next(it.lambda_ for it in full if it.n_selected < 8)
+    late = dict(FAST, lambda_start=3 * first_drop)
+    with pytest.warns(UserWarning, match="might be too large: features start to leave"):
+        LassoNetRegressor(**late).path(X, y)
+    with pytest.warns(UserWarning, match="might be too large"):
+        LassoNetRegressor(**late).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LassoNetRegressor(**late).path(X, y, disable_lambda_warning=True)
+        LassoNetRegressor(**FAST).path(X, y)  # the automatic start is early enough

@@ -33,9 +33,9 @@ class LassoNetAutoEncoder(LassoNetRegressor):
         """Train the path reconstructing X; ``y`` is ignored (unsupervised)."""
         return super().fit(X, X, X_val=X_val, y_val=X_val)
 
-    def path(self, X, y=None, *, X_val=None, lambda_seq=None, return_state_dicts=False):
-        return super().path(X, X, X_val=X_val, y_val=X_val, lambda_seq=lambda_seq,
-                            return_state_dicts=return_state_dicts)
+    def path(self, X, y=None, *, X_val=None, lambda_seq=None, **options):
+        """``path`` reconstructing X (``y`` is ignored); options as LassoNetRegressor.path's."""
+        return super().path(X, X, X_val=X_val, y_val=X_val, lambda_seq=lambda_seq, **options)
 
     def _optimizers(self, X):
         # Reconstruction is badly conditioned (features are correlated by construction) and the

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -168,14 +169,23 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
             return train_test_split(X, y, test_size=n_val, random_state=seed)
 
     # ---- fitting -----------------------------------------------------------------------------
-    def path(self, X, y, *, X_val=None, y_val=None, lambda_seq=None, return_state_dicts=False):
+    def path(self, X, y, *, X_val=None, y_val=None, lambda_seq=None, lambda_max=float("inf"),
+             return_state_dicts=False, callback=None, disable_lambda_warning=False):
         """Train the whole path and return its points (``PathItem``: lambda_, selected, loss,
         val_loss, objective, val_objective, n_iters, val_score, state_dict).
 
         The estimator is left fitted at its chosen point (see ``fit``). Weights are returned with
-        each point only when ``return_state_dicts=True``.
+        each point only when ``return_state_dicts=True``. As in lassonet: ``lambda_seq=[]``
+        trains the dense model only; without ``lambda_seq`` the path stops before any lambda
+        above ``lambda_max``; ``callback(estimator, points)`` runs after the dense fit and after
+        every lambda (``points``: the path so far, with weights; the estimator's fitted
+        attributes come when the path ends); a warning says when features leave within twice
+        the path's first lambda (its start may skip part of the path), unless
+        ``disable_lambda_warning``.
         """
-        self._fit_path(X, y, X_val=X_val, y_val=y_val, lambda_seq=lambda_seq)
+        each_point = None if callback is None else (lambda points: callback(self, points))
+        self._fit_path(X, y, X_val=X_val, y_val=y_val, lambda_seq=lambda_seq, lambda_limit=lambda_max,
+                       callback=each_point, warn_start=not disable_lambda_warning)
         if return_state_dicts:
             return list(self.path_)
         return [_without_state(item) for item in self.path_]
@@ -185,7 +195,8 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
         self._fit_path(X, y, X_val=X_val, y_val=y_val, lambda_seq=None)
         return self
 
-    def _fit_path(self, X, y, *, X_val, y_val, lambda_seq, dense_state=None):
+    def _fit_path(self, X, y, *, X_val, y_val, lambda_seq, dense_state=None, lambda_limit=np.inf,
+                  callback=None, warn_start=True):
         dims = self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True)
         y_t, n_outputs = self._prepare_target(y)
@@ -218,8 +229,10 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
             n_iters=self.n_iters, patience=self.patience, tol=self.tol, batch_size=self.batch_size,
             optim=self._optimizers(X_tr), backtrack=self.backtrack, gamma=self.gamma, gamma_skip=self.gamma_skip,
             lam_bar=self.lam_bar, generator=generator, verbose=bool(self.verbose),
-            skip_dense=dense_state is not None,
+            skip_dense=dense_state is not None, lambda_limit=lambda_limit, callback=callback,
         )
+        if warn_start:
+            _warn_if_start_too_large(path, self.lambda_start)
         for item in path:
             model.load_state_dict(item.state_dict)
             item.val_score = self._val_score(model, X_va, y_va)
@@ -300,6 +313,22 @@ def _tensor(a, device, dtype=None):
     if not a.flags.writeable or not a.flags.c_contiguous:
         a = np.array(a, order="C")
     return torch.as_tensor(a, device=device)
+
+
+def _warn_if_start_too_large(path, lambda_start):
+    """lassonet's warning: features already leave within twice the path's first lambda, so the
+    path may have started past where the first of them would have left."""
+    points = [it for it in path if it.lambda_ > 0]
+    if not points or path[0].lambda_ != 0:
+        return
+    dense = path[0].n_selected
+    first_drop = next((it for it in points if it.n_selected < dense), None)
+    if first_drop is not None and first_drop.lambda_ < 2 * points[0].lambda_:
+        how = " (selected automatically)" if lambda_start == "auto" else ""
+        warnings.warn(f"lambda_start={points[0].lambda_:.4g}{how} might be too large: features "
+                      f"start to leave at lambda={first_drop.lambda_:.4g}. Pass a smaller "
+                      "lambda_start (or disable_lambda_warning=True to path()).", UserWarning,
+                      stacklevel=4)
 
 
 def _without_state(item: PathItem) -> PathItem:

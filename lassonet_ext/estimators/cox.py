@@ -59,13 +59,12 @@ class LassoNetCoxRegressor(RegressorMixin, BaseLassoNet):
 
     __init__ = extend_init(BaseLassoNet.__init__, tie_method="efron")
 
-    def _fit_path(self, X, y, *, X_val, y_val, lambda_seq, dense_state=None):
+    def _fit_path(self, X, y, *, X_val, y_val, lambda_seq, **options):
         y = as_time_event(y)
         if y[:, 1].sum() == 0:
             raise ValueError("the survival target has no observed event (every row is censored)")
         y_val = None if y_val is None else as_time_event(y_val)
-        return super()._fit_path(X, y, X_val=X_val, y_val=y_val, lambda_seq=lambda_seq,
-                                 dense_state=dense_state)
+        return super()._fit_path(X, y, X_val=X_val, y_val=y_val, lambda_seq=lambda_seq, **options)
 
     def _validate(self, X, y=None, reset=True):
         return super()._validate(X, None if y is None else as_time_event(y), reset=reset)

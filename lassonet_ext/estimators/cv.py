@@ -41,7 +41,7 @@ class _LassoNetCV:
         for f, (train, test) in enumerate(folds):
             est = self._single(**params)
             est._fit_path(X_arr[train], y_arr[train], X_val=X_arr[test], y_val=y_arr[test],
-                          lambda_seq=lambdas)
+                          lambda_seq=lambdas, warn_start=False)  # (the full path warned already)
             fold_scores = [it.val_score for it in est.path_ if it.lambda_ > 0]
             # A fold whose path emptied early keeps its last score for the larger lambdas.
             fold_scores += fold_scores[-1:] * (len(lambdas) - len(fold_scores))

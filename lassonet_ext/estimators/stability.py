@@ -83,7 +83,8 @@ def stability_selection(estimator, X, y, n_models=20, max_retries=3, verbose=Fal
             X_half, y_half = (half, None) if y is None else half
             model = clone(estimator).set_params(random_state=int(rng.integers(2**31 - 1)), torch_seed=None)
             try:
-                return model.path(X_half, y_half, lambda_seq=lambda_seq)
+                return model.path(X_half, y_half, lambda_seq=lambda_seq,
+                                  disable_lambda_warning=lambda_seq is not None)
             except NonFiniteLossError as err:
                 if attempt == max_retries:
                     raise
