@@ -111,3 +111,20 @@ def test_bad_tie_method():
     y = Surv.from_arrays(np.ones(20, bool), np.arange(1, 21.0))
     with pytest.raises(ValueError, match="tie_method"):
         LassoNetCoxRegressor(tie_method="exact").fit(X, y)
+
+
+def test_tie_approximation_is_lassonets_name_for_tie_method():
+    X, y = gbsg2()
+    X = StandardScaler().fit_transform(X[:150])
+    y = np.c_[np.ceil(y["time"][:150] / 200), y["cens"][:150]]  # (times in 200-day bins: many ties)
+    kw = dict(hidden_dims=(4,), n_iters=(60, 10), patience=(10, 3), path_multiplier=1.3, random_state=0)
+    by_old = LassoNetCoxRegressor(tie_method="breslow", **kw).fit(X, y)
+    by_lassonet = LassoNetCoxRegressor(tie_approximation="breslow", **kw).fit(X, y)
+    efron = LassoNetCoxRegressor(**kw).fit(X, y)
+    np.testing.assert_array_equal(by_old.predict(X), by_lassonet.predict(X))
+    assert not np.array_equal(efron.predict(X), by_lassonet.predict(X))  # the choice reaches the loss
+    assert clone(by_lassonet).get_params()["tie_approximation"] == "breslow"
+    with pytest.raises(ValueError, match="disagree"):
+        LassoNetCoxRegressor(tie_approximation="breslow", tie_method="efron", **kw).fit(X, y)
+    with pytest.raises(ValueError, match="tie_approximation must be"):
+        LassoNetCoxRegressor(tie_approximation="exact", **kw).fit(X, y)

@@ -51,13 +51,14 @@ class LassoNetCoxRegressor(RegressorMixin, BaseLassoNet):
     """LassoNet Cox regression: the network's output is the log relative hazard.
 
     ``y``: (time, event) pairs, as an (n, 2) array or a scikit-survival structured array.
-    ``tie_method``: "efron" (default) or "breslow" for tied event times. The loss is the negative
+    ``tie_approximation`` (lassonet's name) or ``tie_method`` (this package's earlier one; give
+    either): "efron" (the default, None) or "breslow" for tied event times. The loss is the negative
     log partial likelihood (averaged over events; with mini-batches, over each batch's risk sets,
     so the default full batch is the exact likelihood). ``predict`` returns risk scores (higher =
     earlier event); ``score`` is Harrell's concordance index (scikit-survival's implementation).
     """
 
-    __init__ = extend_init(BaseLassoNet.__init__, tie_method="efron")
+    __init__ = extend_init(BaseLassoNet.__init__, tie_approximation=None, tie_method=None)
 
     def _fit_path(self, X, y, *, X_val, y_val, lambda_seq, **options):
         y = as_time_event(y)
@@ -72,15 +73,26 @@ class LassoNetCoxRegressor(RegressorMixin, BaseLassoNet):
     def _prepare_target(self, y, refit=True):
         if self.class_weight is not None:
             raise ValueError("class_weight is for classification; LassoNetCoxRegressor takes None")
-        if self.tie_method not in ("efron", "breslow"):
-            raise ValueError(f"tie_method must be 'efron' or 'breslow', got {self.tie_method!r}")
+        self._ties()  # (checked before training)
         return as_time_event(y).astype(np.float32), 1
+
+    def _ties(self):
+        """"efron" or "breslow", from tie_approximation or tie_method (None: "efron")."""
+        given = {name: getattr(self, name) for name in ("tie_approximation", "tie_method")
+                 if getattr(self, name) is not None}
+        for name, value in given.items():
+            if value not in ("efron", "breslow"):
+                raise ValueError(f"{name} must be 'efron' or 'breslow' (or None), got {value!r}")
+        if len(set(given.values())) > 1:
+            raise ValueError(f"tie_approximation={self.tie_approximation!r} and "
+                             f"tie_method={self.tie_method!r} disagree: give one of them")
+        return next(iter(given.values()), "efron")
 
     def _stratify(self, y):
         return y[:, 1]  # keep the event rate in the validation split
 
     def _loss_fn(self):
-        ties = self.tie_method
+        ties = self._ties()
         return lambda out, y: cox_partial_nll(out, y, ties)
 
     @torch.no_grad()

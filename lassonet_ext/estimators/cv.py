@@ -68,6 +68,7 @@ class LassoNetClassifierCV(_LassoNetCV, LassoNetClassifier):
 
 
 class LassoNetCoxRegressorCV(_LassoNetCV, LassoNetCoxRegressor):
-    __doc__ = _LassoNetCV.__doc__ + "\n    Survival targets and ``tie_method`` as in LassoNetCoxRegressor; scores are C-indices.\n"
+    __doc__ = _LassoNetCV.__doc__ + ("\n    Survival targets and ``tie_approximation`` (or ``tie_method``) as in "
+                                     "LassoNetCoxRegressor; scores are C-indices.\n")
     _single = LassoNetCoxRegressor
-    __init__ = extend_init(BaseLassoNet.__init__, cv=None, tie_method="efron")
+    __init__ = extend_init(BaseLassoNet.__init__, cv=None, tie_approximation=None, tie_method=None)
