@@ -8,6 +8,7 @@ from .estimators import (
     LassoNetCoxRegressorCV,
     LassoNetRegressor,
     LassoNetRegressorCV,
+    lassonet_path,
 )
 from .conv import LassoNetConvModel, patches_as_channels
 from .model import LassoNetModel
@@ -20,5 +21,5 @@ __all__ = [
     "hier_prox", "hier_prox_group", "groups_to_csr", "HAS_NATIVE", "LassoNetModel", "LassoNetConvModel", "patches_as_channels", "PathItem", "NonFiniteLossError", "train_path",
     "LassoNetRegressor", "LassoNetClassifier", "LassoNetRegressorCV", "LassoNetClassifierCV",
     "LassoNetCoxRegressor", "LassoNetCoxRegressorCV", "LassoNetAutoEncoder", "LassoNetImputer",
-    "plot_path", "plot_cv", "eval_on_path", "__version__",
+    "lassonet_path", "plot_path", "plot_cv", "eval_on_path", "__version__",
 ]

@@ -16,6 +16,7 @@ from lassonet_ext import (
     LassoNetRegressor,
     LassoNetRegressorCV,
     NonFiniteLossError,
+    lassonet_path,
 )
 
 FAST = dict(hidden_dims=(16,), n_iters=(300, 40), patience=(30, 5), path_multiplier=1.1,
@@ -270,3 +271,15 @@ def test_a_late_lambda_start_warns():
         warnings.simplefilter("error")
         LassoNetRegressor(**late).path(X, y, disable_lambda_warning=True)
         LassoNetRegressor(**FAST).path(X, y)  # the automatic start is early enough
+
+
+def test_lassonet_path_is_the_estimators_path():
+    X, y = nonlinear_data(n=150, d=6)
+    got = lassonet_path(X, y, "regression", **FAST)
+    want = LassoNetRegressor(**FAST).path(X, y)
+    assert [it.lambda_ for it in got] == [it.lambda_ for it in want]
+    assert all(np.array_equal(a.selected, b.selected) for a, b in zip(got, want))
+    labels = lassonet_path(X, y > 0, "classification", **FAST)
+    assert labels[-1].n_selected == 0
+    with pytest.raises(ValueError, match="task must be"):
+        lassonet_path(X, y, "ranking")

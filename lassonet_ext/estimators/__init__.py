@@ -7,6 +7,16 @@ from .cv import LassoNetClassifierCV, LassoNetCoxRegressorCV, LassoNetRegressorC
 from .regressor import LassoNetRegressor
 
 __all__ = [
-    "LassoNetRegressor", "LassoNetClassifier", "LassoNetCoxRegressor", "LassoNetAutoEncoder", "LassoNetImputer",
+    "lassonet_path", "LassoNetRegressor", "LassoNetClassifier", "LassoNetCoxRegressor", "LassoNetAutoEncoder", "LassoNetImputer",
     "LassoNetRegressorCV", "LassoNetClassifierCV", "LassoNetCoxRegressorCV",
 ]
+
+
+def lassonet_path(X, y, task, *, X_val=None, y_val=None, **params):
+    """lassonet's functional form: ``{"regression": LassoNetRegressor, "classification":
+    LassoNetClassifier, "cox": LassoNetCoxRegressor}[task](**params).path(X, y, ...)``."""
+    classes = {"regression": LassoNetRegressor, "classification": LassoNetClassifier,
+               "cox": LassoNetCoxRegressor}
+    if task not in classes:
+        raise ValueError(f"task must be 'regression', 'classification' or 'cox', got {task!r}")
+    return classes[task](**params).path(X, y, X_val=X_val, y_val=y_val)
