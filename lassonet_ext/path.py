@@ -41,10 +41,22 @@ class PathItem:
     n_iters: int  # epochs run at this lambda
     state_dict: Optional[dict] = field(default=None, repr=False)
     val_score: Optional[float] = None  # filled in by the estimators (R^2, accuracy, ...)
+    # The penalties' terms, under lassonet's names: sum_j ||theta_j|| (lambda's), the sum of
+    # squares of the MLP's weights (gamma's) and of theta (gamma_skip's).
+    regularization: float = math.nan
+    l2_regularization: float = math.nan
+    l2_regularization_skip: float = math.nan
 
     @property
     def n_selected(self) -> int:
         return int(self.selected.sum())
+
+    def log(self):
+        """Print a line about the point, as lassonet's HistoryItem.log."""
+        print(f"lambda {self.lambda_:.3e}: {self.n_selected} features, {self.n_iters} epochs, "
+              f"val_objective {self.val_objective:.3e}, val_loss {self.val_loss:.3e}, "
+              f"regularization {self.regularization:.3e}, "
+              f"l2_regularization {self.l2_regularization:.3e}")
 
 
 def default_optimizers(path_lr: float = 1e-3):
@@ -330,10 +342,15 @@ class _Trainer:
         else:
             loss, obj = self.evaluate(lam, self.active.X_fit, self.y)
             val_loss, val_obj = self.evaluate(lam, self.active.X_val_fit, self.y_val)
+        model = self.model
+        with torch.no_grad():
+            penalties = [float(model.l1_regularisation()), float(model.l2_regularisation()),
+                         float(model.l2_regularisation_skip())]
         return PathItem(
-            lambda_=float(lam), selected=self.model.selected_features().cpu().numpy(), loss=loss,
+            lambda_=float(lam), selected=model.selected_features().cpu().numpy(), loss=loss,
             val_loss=val_loss, objective=obj, val_objective=val_obj, n_iters=n_iters,
-            state_dict=self.state() if keep_state else None,
+            state_dict=self.state() if keep_state else None, regularization=penalties[0],
+            l2_regularization=penalties[1], l2_regularization_skip=penalties[2],
         )
 
 

@@ -283,3 +283,20 @@ def test_lassonet_path_is_the_estimators_path():
     assert labels[-1].n_selected == 0
     with pytest.raises(ValueError, match="task must be"):
         lassonet_path(X, y, "ranking")
+
+
+def test_path_items_carry_lassonets_penalty_terms(capsys):
+    X, y = nonlinear_data(n=150, d=6)
+    est = LassoNetRegressor(**{**FAST, "gamma": 0.01})
+    path = est.path(X, y, return_state_dicts=True)
+    for item in path[:: max(1, len(path) // 5)]:
+        theta = item.state_dict["skip.weight"].double()
+        mlp = [v.double() for k, v in item.state_dict.items() if k.endswith("weight") and k != "skip.weight"]
+        assert item.regularization == pytest.approx(float(theta.norm(dim=0).sum()), rel=1e-5)
+        assert item.l2_regularization == pytest.approx(sum(float((w ** 2).sum()) for w in mlp), rel=1e-5)
+        assert item.l2_regularization_skip == pytest.approx(float((theta ** 2).sum()), rel=1e-5)
+        # the objective: loss + lambda * regularization + gamma * l2_regularization
+        assert item.objective == pytest.approx(
+            item.loss + item.lambda_ * item.regularization + 0.01 * item.l2_regularization, rel=1e-5)
+    path[-1].log()
+    assert f"{path[-1].n_iters} epochs" in capsys.readouterr().out
