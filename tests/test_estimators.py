@@ -153,6 +153,17 @@ def test_cv_picks_a_lambda_on_its_path():
     assert est.cv_scores_.shape == (len(lambdas) - 1, 3)
     assert est.lambda_ == est.best_lambda_
     assert est.best_cv_score_ == pytest.approx(est.cv_scores_.mean(1).max())
+    # lassonet's attributes
+    best = int(np.argmax(est.cv_scores_.mean(1)))
+    np.testing.assert_array_equal(est.best_cv_scores_, est.cv_scores_[best])
+    np.testing.assert_array_equal(est.interp_scores_, est.cv_scores_)
+    np.testing.assert_array_equal(est.best_selected_, est.get_support())
+    assert est.lambda_start_ == lambdas[1]
+    assert len(est.raw_paths_) == len(est.raw_scores_) == 3
+    for f, (fold_path, fold_scores) in enumerate(zip(est.raw_paths_, est.raw_scores_)):
+        assert fold_path[0].lambda_ == 0 and all(it.state_dict is None for it in fold_path)
+        assert [it.lambda_ for it in fold_path[1:]] == lambdas[1:len(fold_path)]
+        np.testing.assert_array_equal(est.cv_scores_[:len(fold_path) - 1, f], fold_scores[1:])
     clf = LassoNetClassifierCV(cv=3, **FAST).fit(X, y > 0)
     assert clf.best_lambda_ in [it.lambda_ for it in clf.path_]
 

@@ -239,6 +239,8 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
         self.path_ = path
         self.model_ = model
         self.feature_importances_ = _importances(path, X.shape[1])
+        # (lassonet's name: where the path's lambdas started, chosen by lambda_start="auto")
+        self.lambda_start_ = next((it.lambda_ for it in path if it.lambda_ > 0), None)
         self._select(self._choose(path))
         return self
 

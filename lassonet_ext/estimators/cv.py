@@ -5,7 +5,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
 
-from .base import BaseLassoNet, extend_init
+from .base import BaseLassoNet, _without_state, extend_init
 from .classifier import LassoNetClassifier
 from .cox import LassoNetCoxRegressor
 from .regressor import LassoNetRegressor
@@ -21,6 +21,11 @@ class _LassoNetCV:
     as validation, scores every lambda on it (``cv_scores_``: n_lambdas x n_folds), and keeps the
     full-data path point at the lambda with the best mean score (``best_lambda_``,
     ``best_cv_score_``). Folds run one after another.
+
+    lassonet's attributes too: ``raw_paths_`` and ``raw_scores_`` (each fold's path, without
+    weights, and its scores, the dense point first), ``interp_scores_`` (``cv_scores_``: the folds
+    follow one lambda sequence, so nothing needs interpolating), ``best_cv_scores_`` (the folds'
+    scores at the best lambda) and ``best_selected_`` (the features selected there).
     """
 
     _single = None  # the estimator class each fold trains
@@ -37,11 +42,14 @@ class _LassoNetCV:
         splitter = check_cv(self.cv, y_arr, classifier=is_classifier(self))
         folds = list(splitter.split(X_arr, y_arr))
         scores = np.full((len(lambdas), len(folds)), np.nan)
+        raw_paths, raw_scores = [], []
         params = {k: v for k, v in self.get_params().items() if k != "cv"}
         for f, (train, test) in enumerate(folds):
             est = self._single(**params)
             est._fit_path(X_arr[train], y_arr[train], X_val=X_arr[test], y_val=y_arr[test],
                           lambda_seq=lambdas, warn_start=False)  # (the full path warned already)
+            raw_paths.append([_without_state(it) for it in est.path_])
+            raw_scores.append(np.array([it.val_score for it in est.path_]))
             fold_scores = [it.val_score for it in est.path_ if it.lambda_ > 0]
             # A fold whose path emptied early keeps its last score for the larger lambdas.
             fold_scores += fold_scores[-1:] * (len(lambdas) - len(fold_scores))
@@ -52,8 +60,11 @@ class _LassoNetCV:
         best = int(np.argmax(mean))
         self.best_lambda_ = float(lambdas[best])
         self.best_cv_score_ = float(mean[best])
+        self.best_cv_scores_ = scores[best]
+        self.raw_paths_, self.raw_scores_, self.interp_scores_ = raw_paths, raw_scores, scores
         self.path_ = full
         self._select(next(it for it in full if it.lambda_ == self.best_lambda_))
+        self.best_selected_ = self.get_support()
         return self
 
 
