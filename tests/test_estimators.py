@@ -278,6 +278,8 @@ def test_a_late_lambda_start_warns():
         LassoNetRegressor(**late).path(X, y)
     with pytest.warns(UserWarning, match="might be too large"):
         LassoNetRegressor(**late).fit(X, y)
+    with pytest.warns(UserWarning, match="lambda_seq's first lambda=.* might be too large"):
+        LassoNetRegressor(**FAST).path(X, y, lambda_seq=[3 * first_drop * 1.1 ** i for i in range(60)])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LassoNetRegressor(**late).path(X, y, disable_lambda_warning=True)

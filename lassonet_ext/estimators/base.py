@@ -232,7 +232,7 @@ class BaseLassoNet(SelectorMixin, BaseEstimator):
             skip_dense=dense_state is not None, lambda_limit=lambda_limit, callback=callback,
         )
         if warn_start:
-            _warn_if_start_too_large(path, self.lambda_start)
+            _warn_if_start_too_large(path, "lambda_seq" if seq is not None else self.lambda_start)
         for item in path:
             model.load_state_dict(item.state_dict)
             item.val_score = self._val_score(model, X_va, y_va)
@@ -317,20 +317,23 @@ def _tensor(a, device, dtype=None):
     return torch.as_tensor(a, device=device)
 
 
-def _warn_if_start_too_large(path, lambda_start):
+def _warn_if_start_too_large(path, start):
     """lassonet's warning: features already leave within twice the path's first lambda, so the
-    path may have started past where the first of them would have left."""
+    path may have started past where the first of them would have left. ``start``: the
+    lambda_start parameter, or "lambda_seq" where a sequence gave the lambdas."""
     points = [it for it in path if it.lambda_ > 0]
     if not points or path[0].lambda_ != 0:
         return
     dense = path[0].n_selected
     first_drop = next((it for it in points if it.n_selected < dense), None)
-    if first_drop is not None and first_drop.lambda_ < 2 * points[0].lambda_:
-        how = " (selected automatically)" if lambda_start == "auto" else ""
-        warnings.warn(f"lambda_start={points[0].lambda_:.4g}{how} might be too large: features "
-                      f"start to leave at lambda={first_drop.lambda_:.4g}. Pass a smaller "
-                      "lambda_start (or disable_lambda_warning=True to path()).", UserWarning,
-                      stacklevel=4)
+    if first_drop is None or first_drop.lambda_ >= 2 * points[0].lambda_:
+        return
+    what, remedy = {"auto": ("lambda_start (selected automatically)", "a smaller lambda_start"),
+                    "lambda_seq": ("lambda_seq's first lambda", "a sequence that starts lower")
+                    }.get(start, ("lambda_start", "a smaller lambda_start"))
+    warnings.warn(f"{what}={points[0].lambda_:.4g} might be too large: features start to leave "
+                  f"at lambda={first_drop.lambda_:.4g}. Pass {remedy} (or "
+                  "disable_lambda_warning=True to path()).", UserWarning, stacklevel=4)
 
 
 def _without_state(item: PathItem) -> PathItem:
