@@ -34,16 +34,32 @@ class CrossEntropyLoss:
         transposed = _classes_along_rows(logits)
         dim = 0 if transposed else 1
         logp = torch.log_softmax(logits.t() if transposed else logits, dim)
-        index = y[None] if transposed else y[:, None]
-        nll = logp.gather(dim, index).neg_()
-        grad = logp.exp_()  # softmax, in logp's storage
-        grad.scatter_add_(dim, index, nll.new_full(nll.shape, -1.0))
-        w = None if self.weight is None else self.weight[y]
-        if w is None:
-            grad.div_(y.shape[0])
-        else:
-            grad.mul_((w / w.sum()).unsqueeze(dim))
-        return _mean(nll.squeeze(dim), w), grad.t() if transposed else grad
+        value = self._value(logp, y, dim)
+        grad = self._grad(logp.exp_(), y, dim)  # softmax, in logp's storage
+        return value, grad.t() if transposed else grad
+
+    def split_value_and_grad(self, out, n, y, y_val):
+        """The path trainer's joint pass: ``out`` is (classes, n + n_val) and contiguous, samples
+        along columns, the n training ones first. Returns the loss over the validation columns
+        and the gradient of the training loss with respect to ``out[:, :n]`` (classes, n). One
+        log-softmax over the whole block: on CPU torch runs it in parallel only on a contiguous
+        tensor (10 x 4000: 27 us against 43 us for the training columns alone)."""
+        logp = torch.log_softmax(out, 0)
+        return self._value(logp[:, n:], y_val, 0), self._grad(logp[:, :n].exp(), y, 0)
+
+    def _value(self, logp, y, dim):
+        """The mean loss from log-probabilities (classes along ``dim``)."""
+        picked = logp.gather(dim, y[None] if dim == 0 else y[:, None]).squeeze(dim)
+        return _mean(picked, None if self.weight is None else self.weight[y]).neg()
+
+    def _grad(self, prob, y, dim):
+        """The loss's gradient from the softmax ``prob`` (classes along ``dim``), in its storage."""
+        index = y[None] if dim == 0 else y[:, None]
+        prob.scatter_add_(dim, index, prob.new_full(index.shape, -1.0))
+        if self.weight is None:
+            return prob.div_(y.shape[0])
+        w = self.weight[y]
+        return prob.mul_((w / w.sum()).unsqueeze(dim))
 
 
 def _classes_along_rows(logits):
@@ -52,9 +68,9 @@ def _classes_along_rows(logits):
     return logits.dim() == 2 and logits.stride(0) == 1 and logits.stride(1) != 1
 
 
-def _mean(nll, w):
-    """The mean of per-sample losses, weighted as torch's losses weight classes."""
-    return nll.mean() if w is None else (nll * w).sum() / w.sum()
+def _mean(values, w):
+    """The mean of per-sample values, weighted as torch's losses weight classes."""
+    return values.mean() if w is None else (values * w).sum() / w.sum()
 
 
 class MSELoss:
@@ -64,11 +80,24 @@ class MSELoss:
         return F.mse_loss(pred, y)
 
     def value_and_grad(self, pred, y):
-        if pred.shape != y.shape:  # F.mse_loss would broadcast (n, 1) against (n,) to (n, n)
-            raise ValueError(f"MSELoss: prediction shape {tuple(pred.shape)} and target shape "
-                             f"{tuple(y.shape)} differ")
+        _check_same_shape(pred, y)
         diff = pred - y
         return diff.square().mean(), diff.mul_(2.0 / diff.numel())
+
+    def split_value_and_grad(self, out, n, y, y_val):
+        """As CrossEntropyLoss.split_value_and_grad: ``out`` is (outputs, n + n_val), the targets
+        (n, outputs) and (n_val, outputs)."""
+        val, train = out[:, n:].t(), out[:, :n].t()
+        _check_same_shape(val, y_val)
+        _check_same_shape(train, y)
+        diff = train - y
+        return F.mse_loss(val, y_val), diff.mul_(2.0 / diff.numel()).t()
+
+
+def _check_same_shape(pred, y):
+    if pred.shape != y.shape:  # F.mse_loss would broadcast (n, 1) against (n,) to (n, n)
+        raise ValueError(f"MSELoss: prediction shape {tuple(pred.shape)} and target shape "
+                         f"{tuple(y.shape)} differ")
 
 
 def cox_partial_nll(log_hazard: torch.Tensor, target: torch.Tensor, ties: str = "efron") -> torch.Tensor:

@@ -132,11 +132,12 @@ class LassoNetModel(nn.Module):
         return self.backward_columns(x, y, loss, *self.forward_columns(x, features), features)
 
     @torch.no_grad()
-    def backward_columns(self, x, y, loss, out, hidden, features=None) -> torch.Tensor:
+    def backward_columns(self, x, y, loss, out, hidden, features=None, g_out=None):
         """The second half of ``forward_backward``, from ``forward_columns(x, features)``'s result
         (or its first n columns: the path trainer computes the training and validation rows in
-        one pass). The loss gets ``out.t()``: samples along memory. Returns the loss."""
-        value, g_out, g = self._backprop(y, loss, out, hidden, set_grads=True)
+        one pass). The loss gets ``out.t()``: samples along memory. Returns the loss, or None
+        where the caller gives the loss's gradient with respect to ``out`` as ``g_out``."""
+        value, g_out, g = self._backprop(y, loss, out, hidden, set_grads=True, g_out=g_out)
         self.theta.grad, first_grad = self._first_layer_grads(x, g_out, g, features)
         if first_grad is not None:
             self.layers[0].weight.grad = first_grad
@@ -151,12 +152,15 @@ class LassoNetModel(nn.Module):
         _, g_out, g = self._backprop(y, loss, out, hidden, set_grads=False)
         return self._first_layer_grads(x, g_out, g, None)
 
-    def _backprop(self, y, loss, out, hidden, set_grads):
+    def _backprop(self, y, loss, out, hidden, set_grads, g_out=None):
         """The loss, and its gradients with respect to the skip layer's output and the first
         hidden layer's pre-activation (None without one), samples along columns; with
-        ``set_grads``, the ``.grad`` of every layer after the first on the way."""
-        value, g_out = loss.value_and_grad(out.t(), y)
-        g_out = g_out.t()  # (m, n), like out
+        ``set_grads``, the ``.grad`` of every layer after the first on the way. Given ``g_out``
+        (the first), the loss is not evaluated (None)."""
+        value = None
+        if g_out is None:
+            value, g_out = loss.value_and_grad(out.t(), y)
+            g_out = g_out.t()  # (m, n), like out
         if not hidden:
             return value, g_out, None
         layers = list(self.layers)

@@ -140,6 +140,8 @@ class _Trainer:
         # rows together gives the validation objective after an epoch and the next epoch's
         # gradient (the weights do not change in between): one pass instead of two (fit_active).
         self.joint = self.by_hand and (batch_size is None or batch_size >= X.shape[0])
+        # ... and from that pass's outputs, one call of the loss gives both (our losses).
+        self.split = self.joint and hasattr(loss_fn, "split_value_and_grad")
 
     def smooth_penalty(self):
         """The differentiable penalties (gamma, gamma_skip): they go through the gradient."""
@@ -160,14 +162,15 @@ class _Trainer:
         if self.gamma_skip:
             m.theta.grad.add_(m.theta, alpha=2 * self.gamma_skip)
 
-    def step_gradients(self, X, y, forward=None):
+    def step_gradients(self, X, y, forward=None, g_out=None):
         """Set every parameter's ``.grad`` to the gradient of the loss + smooth penalties.
-        ``forward``: ``forward_columns``' result on X, where the caller has it (by hand only)."""
+        ``forward``: ``forward_columns``' result on X, and ``g_out`` the loss's gradient with
+        respect to its output, where the caller has them (by hand only)."""
         if self.by_hand:
             features = self.active.model_features
             model = self.model
             model.backward_columns(X, y, self.loss_fn, *(forward or model.forward_columns(X, features)),
-                                   features)
+                                   features, g_out)
             if self.gamma or self.gamma_skip:
                 self.add_smooth_penalty_grads()
             return
@@ -297,7 +300,7 @@ class _Trainer:
         n, joint = self.X.shape[0], self.joint
         if joint:
             out, hidden = self.joint_forward()
-            best = self._loss_and_objective(lam, out[:, n:].t(), self.y_val)[1]
+            best, g_out = self._validate_joint(lam, out)
         else:
             best = self.evaluate(lam, active.X_val_fit, self.y_val)[1]
         best = best if math.isfinite(best) else math.inf
@@ -305,10 +308,10 @@ class _Trainer:
         for epoch in range(1, n_epochs + 1):
             self.mode(True)
             if joint:
-                self.step_gradients(active.X_fit, self.y, (out[:, :n], [h[:, :n] for h in hidden]))
+                self.step_gradients(active.X_fit, self.y, (out[:, :n], [h[:, :n] for h in hidden]), g_out)
                 self._step(lam, optimizer)
                 out, hidden = self.joint_forward()
-                val_obj = self._loss_and_objective(lam, out[:, n:].t(), self.y_val)[1]
+                val_obj, g_out = self._validate_joint(lam, out)
             else:
                 for idx in _batches(n, self.batch_size, self.generator):
                     self.step_gradients(active.X_fit[idx], self.y[idx])
@@ -327,6 +330,17 @@ class _Trainer:
                 if stale >= patience:
                     break
         return epoch
+
+    @torch.no_grad()
+    def _validate_joint(self, lam, out):
+        """The validation objective from the joint pass's outputs ``out``, and the training
+        loss's gradient with respect to ``out[:, :n]`` (None where the loss cannot split: the
+        next step then computes it): the next step's gradient comes from the same weights."""
+        n = self.X.shape[0]
+        if not self.split:
+            return self._loss_and_objective(lam, out[:, n:].t(), self.y_val)[1], None
+        val_loss, g_out = self.loss_fn.split_value_and_grad(out, n, self.y, self.y_val)
+        return float(val_loss) + self.penalty(lam), g_out
 
     def _step(self, lam, optimizer):
         """The optimiser's step, then the prox with the step size folded into the thresholds."""

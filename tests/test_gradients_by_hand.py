@@ -61,6 +61,32 @@ def test_mse_gradient_is_autograds(device):
 def test_mse_rejects_shapes_that_would_broadcast():
     with pytest.raises(ValueError, match="shape"):
         MSELoss().value_and_grad(torch.zeros(4, 1), torch.zeros(4))
+    with pytest.raises(ValueError, match="shape"):
+        MSELoss().split_value_and_grad(torch.zeros(1, 6), 4, torch.zeros(4), torch.zeros(2, 1))
+
+
+@pytest.mark.parametrize("loss_name", ["cross_entropy", "weighted_cross_entropy", "mse"])
+def test_split_value_and_grad_is_the_validation_loss_and_the_training_gradient(device, loss_name):
+    # The trainer's joint pass: one (outputs, n + n_val) block, training columns first; the
+    # validation columns' loss and the training columns' gradient, as autograd gives them.
+    g = torch.Generator().manual_seed(3)
+    n, n_val, m = 50, 17, 4
+    out = (3 * torch.randn(m, n + n_val, generator=g, dtype=torch.float64)).to(device)
+    if loss_name == "mse":
+        loss = MSELoss()
+        y, y_val = (torch.randn(n + n_val, m, generator=g, dtype=torch.float64).to(device).split([n, n_val]))
+    else:
+        weight = torch.rand(m, generator=g, dtype=torch.float64) + 0.1 if loss_name.startswith("weighted") else None
+        loss = CrossEntropyLoss(None if weight is None else weight.to(device))
+        y, y_val = torch.randint(0, m, (n + n_val,), generator=g).to(device).split([n, n_val])
+    before = out.clone()
+    value, grad = loss.split_value_and_grad(out, n, y, y_val)
+    assert torch.equal(out, before)  # the trainer reuses the forward pass's outputs
+    ref_value, _ = autograd_value_and_grad(loss, out[:, n:].t(), y_val)
+    _, ref_grad = autograd_value_and_grad(loss, out[:, :n].t(), y)
+    assert grad.shape == (m, n)  # samples along columns, like out
+    torch.testing.assert_close(value, ref_value, **F64)
+    torch.testing.assert_close(grad, ref_grad.t(), **F64)
 
 
 def grads_by_autograd(model, x, y, loss):
@@ -166,27 +192,33 @@ def test_a_subclass_with_its_own_forward_trains_by_autograd():
     assert _Trainer(LassoNetModel(5, (4,), 1), x, y, x, y, MSELoss(), None, 0.99, 0.0, 0.0, 0.0, None).by_hand
 
 
-def test_one_forward_pass_for_validation_and_gradient_gives_the_two_pass_fit():
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_one_forward_pass_for_validation_and_gradient_gives_the_two_pass_fit(task):
     # The trainer's full-batch loop takes the validation objective and the next gradient from one
-    # forward pass over both sets of rows (_Trainer.joint); the plain loop makes two passes.
+    # forward pass over both sets of rows (_Trainer.joint), and both from one call of the loss
+    # (_Trainer.split); the plain loop makes two passes and two calls.
     from lassonet_ext.path import _Trainer
 
     g = torch.Generator().manual_seed(5)
     x, x_val = torch.randn(60, 9, generator=g, dtype=torch.float64), torch.randn(20, 9, generator=g, dtype=torch.float64)
     w = torch.randn(9, 3, generator=g, dtype=torch.float64)
-    y, y_val = (x @ w).argmax(1), (x_val @ w).argmax(1)
+    if task == "classification":
+        y, y_val, loss, outputs = (x @ w).argmax(1), (x_val @ w).argmax(1), CrossEntropyLoss(), 3
+    else:
+        y, y_val, loss, outputs = (x @ w).tanh(), (x_val @ w).tanh(), MSELoss(), 3
     fits = []
-    for joint in (True, False):
+    for joint, split in ((True, True), (True, False), (False, False)):
         torch.manual_seed(6)
-        model = LassoNetModel(9, (7,), 3, M=2.0).double()
-        trainer = _Trainer(model, x, y, x_val, y_val, CrossEntropyLoss(), None, 0.99, 0.0, 0.0, 0.0, None)
-        assert trainer.joint
-        trainer.joint = joint
+        model = LassoNetModel(9, (7,), outputs, M=2.0).double()
+        trainer = _Trainer(model, x, y, x_val, y_val, loss, None, 0.99, 0.0, 0.0, 0.0, None)
+        assert trainer.joint and trainer.split
+        trainer.joint, trainer.split = joint, split
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         epochs = trainer.fit_active(0.05, optimizer, 300, 10)
         fits.append((epochs, trainer.evaluate(0.05, x_val, y_val)[1], model.state_dict()))
-    (e1, v1, s1), (e2, v2, s2) = fits
-    assert e1 == e2 and 10 < e1 < 300  # early stopping made the same decisions
-    assert v1 == pytest.approx(v2, rel=1e-12)
-    for k in s1:
-        torch.testing.assert_close(s1[k], s2[k], **F64)
+    (e1, v1, s1) = fits[0]
+    for e2, v2, s2 in fits[1:]:
+        assert e1 == e2 and 10 < e1 < 300  # early stopping made the same decisions
+        assert v1 == pytest.approx(v2, rel=1e-12)
+        for k in s1:
+            torch.testing.assert_close(s1[k], s2[k], **F64)
