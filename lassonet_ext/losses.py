@@ -23,6 +23,7 @@ class CrossEntropyLoss:
 
     def __init__(self, weight: torch.Tensor | None = None):
         self.weight = weight
+        self._targets = None  # see _scaled_targets
 
     def __call__(self, logits, y):
         if not _classes_along_rows(logits):
@@ -53,13 +54,30 @@ class CrossEntropyLoss:
         return _mean(picked, None if self.weight is None else self.weight[y]).neg()
 
     def _grad(self, prob, y, dim):
-        """The loss's gradient from the softmax ``prob`` (classes along ``dim``), in its storage."""
-        index = y[None] if dim == 0 else y[:, None]
-        prob.scatter_add_(dim, index, prob.new_full(index.shape, -1.0))
+        """The loss's gradient from the softmax ``prob`` (classes along ``dim``): per sample,
+        (prob - one-hot of y) times the sample's weight in the mean."""
+        target, coef = self._scaled_targets(y, dim, prob)
         if self.weight is None:
-            return prob.div_(y.shape[0])
-        w = self.weight[y]
-        return prob.mul_((w / w.sum()).unsqueeze(dim))
+            return torch.add(target, prob, alpha=coef)  # one op: prob / n - one-hot / n
+        return torch.addcmul(target, prob, coef)
+
+    def _scaled_targets(self, y, dim, like):
+        """-(one-hot of y) times each sample's weight in the mean, and that weight (1/n, or a
+        tensor along the samples), kept for the next call with the same, unchanged y: the path
+        trainer's full-batch epochs pass the same labels every time."""
+        key = (y._version, dim, like.dtype, like.device)
+        cached = self._targets
+        if cached is not None and cached[0] is y and cached[1] == key:
+            return cached[2]
+        index = y[None] if dim == 0 else y[:, None]
+        onehot = torch.zeros_like(like).scatter_(dim, index, 1.0)
+        if self.weight is None:
+            coef = 1.0 / y.shape[0]
+        else:
+            w = self.weight[y].to(like.dtype)
+            coef = (w / w.sum()).unsqueeze(dim)
+        self._targets = y, key, (onehot.mul_(-coef), coef)
+        return self._targets[2]
 
 
 def _classes_along_rows(logits):

@@ -48,6 +48,25 @@ def test_cross_entropy_takes_logits_with_samples_along_columns(device, weighted)
     torch.testing.assert_close(loss(columns, y), torch.nn.functional.cross_entropy(rows, y, weight=weight), **F64)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_gradient_follows_new_or_changed_labels(weighted):
+    # The loss keeps its scaled one-hot targets for the next call with the same labels: another
+    # label tensor, or the same one changed in place, must not get the old ones.
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    y, y2 = torch.randint(0, 4, (2, 30), generator=g)
+    weight = torch.rand(4, generator=g, dtype=torch.float64) + 0.1 if weighted else None
+    loss = CrossEntropyLoss(weight)
+    loss.value_and_grad(logits.clone(), y)
+    for change in (lambda: y2, lambda: y2.copy_(y2.flip(0))):  # another tensor, then it changed in place
+        labels = change()
+        _, grad = loss.value_and_grad(logits.clone(), labels)
+        _, ref_grad = autograd_value_and_grad(loss, logits, labels)
+        torch.testing.assert_close(grad, ref_grad, **F64)
+    _, grad32 = loss.value_and_grad(logits.float(), labels)  # the targets follow the dtype
+    torch.testing.assert_close(grad32, ref_grad.float())
+
+
 def test_mse_gradient_is_autograds(device):
     g = torch.Generator().manual_seed(1)
     pred = torch.randn(30, 3, generator=g, dtype=torch.float64).to(device)
