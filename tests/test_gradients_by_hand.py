@@ -212,7 +212,7 @@ def test_a_subclass_with_its_own_forward_trains_by_autograd():
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_one_forward_pass_for_validation_and_gradient_gives_the_two_pass_fit(task):
+def test_one_forward_pass_for_validation_and_gradient_gives_the_two_pass_fit(device, task):
     # The trainer's full-batch loop takes the validation objective and the next gradient from one
     # forward pass over both sets of rows (_Trainer.joint), and both from one call of the loss
     # (_Trainer.split); the plain loop makes two passes and two calls.
@@ -225,10 +225,11 @@ def test_one_forward_pass_for_validation_and_gradient_gives_the_two_pass_fit(tas
         y, y_val, loss, outputs = (x @ w).argmax(1), (x_val @ w).argmax(1), CrossEntropyLoss(), 3
     else:
         y, y_val, loss, outputs = (x @ w).tanh(), (x_val @ w).tanh(), MSELoss(), 3
+    x, x_val, y, y_val = (t.to(device) for t in (x, x_val, y, y_val))
     fits = []
     for joint, split in ((True, True), (True, False), (False, False)):
         torch.manual_seed(6)
-        model = LassoNetModel(9, (7,), outputs, M=2.0).double()
+        model = LassoNetModel(9, (7,), outputs, M=2.0).double().to(device)
         trainer = _Trainer(model, x, y, x_val, y_val, loss, None, 0.99, 0.0, 0.0, 0.0, None)
         assert trainer.joint and trainer.split
         trainer.joint, trainer.split = joint, split
