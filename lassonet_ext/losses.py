@@ -50,8 +50,8 @@ class CrossEntropyLoss:
 
     def _value(self, logp, y, dim):
         """The mean loss from log-probabilities (classes along ``dim``)."""
-        picked = logp.gather(dim, y[None] if dim == 0 else y[:, None]).squeeze(dim)
-        return _mean(picked, None if self.weight is None else self.weight[y]).neg()
+        w = None if self.weight is None else self.weight.to(logp.dtype)
+        return F.nll_loss(logp.t() if dim == 0 else logp, y, weight=w)
 
     def _grad(self, prob, y, dim):
         """The loss's gradient from the softmax ``prob`` (classes along ``dim``): per sample,
@@ -84,11 +84,6 @@ def _classes_along_rows(logits):
     """True for (n, classes) logits whose samples run along memory: the transpose of a
     (classes, n) tensor, or of its first or last columns (the trainer's layout)."""
     return logits.dim() == 2 and logits.stride(0) == 1 and logits.stride(1) != 1
-
-
-def _mean(values, w):
-    """The mean of per-sample values, weighted as torch's losses weight classes."""
-    return values.mean() if w is None else (values * w).sum() / w.sum()
 
 
 class MSELoss:
