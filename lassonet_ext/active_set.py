@@ -13,7 +13,8 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["ActiveSet", "entry_scale", "entry_thresholds", "first_layer_gradients", "live_features"]
+__all__ = ["ActiveSet", "data_free_features", "entry_scale", "entry_thresholds",
+           "first_layer_gradients", "live_features"]
 
 # At a lambda's start, features at zero whose entry threshold exceeds this fraction of the
 # re-entry threshold join the set too: the network moves during the fit, and a feature that
@@ -26,7 +27,20 @@ START_MARGIN = 0.8
 # The forward pass skips the columns of features at zero (ActiveSet.n_live) only where they hold
 # this many entries of X: each step then pays a check that none of them entered (about 20 us on
 # CPU), which on small data costs more than the columns (Mice Protein: about 5% of an epoch).
+# The same bound applies to the data-free columns both products skip (data_free_features).
 FORWARD_SPLIT_MIN_ENTRIES = 1 << 18
+
+
+def data_free_features(X_all):
+    """Boolean (d,) mask of the columns of X_all (training and validation rows) that are zero in
+    every row, or None where there are none, or too few entries in them to be worth the products'
+    split (as for the forward's split, FORWARD_SPLIT_MIN_ENTRIES: on small data the split's
+    bookkeeping costs more than the columns)."""
+    if X_all.shape[0] == 0 or X_all.shape[1] == 0:
+        return None
+    free = (X_all == 0).all(0)
+    n_free = int(free.sum())
+    return free if n_free and n_free * X_all.shape[0] >= FORWARD_SPLIT_MIN_ENTRIES else None
 
 
 def first_layer_gradients(model, X, y, loss_fn):
@@ -88,7 +102,12 @@ class ActiveSet:
     the latter add nothing to the network's output, so the forward pass reads only the first
     ``n_live`` columns (``X_all_forward``) while the gradient needs them all. Before each such
     forward pass the trainer calls ``note_entries``: once one of the others has entered, the
-    forward reads every column.
+    forward reads every column. Last come the set's *data-free* features, whose column is zero
+    in every training and validation row (MNIST's 4000 rows have 136 such pixels): they add
+    nothing to the output and get zero gradients, so neither product reads them (the gradient's
+    product reads the first ``n_data`` columns: ``gradient_features``); the prox and the
+    optimiser still move them, as on the full model. Where X has enough such columns
+    (``data_free_features``) the set is ordered this way even when it holds every feature.
 
     Within ``compacted`` the model itself holds only the set's columns (see there); the trainer
     then passes ``model_features`` and ``forward_features`` to the model, which account for it.
@@ -99,8 +118,9 @@ class ActiveSet:
         self.X_all = torch.cat([X, X_val])
         self.mask = self.features = self.live = None  # None: every feature
         self.X_all_fit = self.X_all
-        self.n_live = X.shape[1]
+        self.n_live = self.n_data = X.shape[1]
         self.is_compact = False
+        self.data_free = data_free_features(self.X_all)  # (None: the set keeps its plain order)
 
     @property
     def X(self):
@@ -123,6 +143,16 @@ class ActiveSet:
     def X_all_forward(self):
         """X_all_fit's columns of the features the network's output depends on (a view)."""
         return self.X_all_fit[:, :self.n_live]
+
+    @property
+    def gradient_features(self):
+        """The model's ``features`` argument for the first ``n_data`` columns of X_fit, those the
+        first-layer gradient's product reads (as forward_features)."""
+        if self.features is None:
+            return None
+        if self.is_compact:
+            return None if self.n_data == self.features.numel() else self.n_data
+        return self.features[:self.n_data]
 
     @property
     def model_features(self):
@@ -175,26 +205,31 @@ class ActiveSet:
     def restrict(self, mask, model, optimizer, live=None):
         """Compute on the features in ``mask`` (None, or all True: every feature) from now on;
         ``live``, a mask of the features in the model (None: treat every one as in it), orders
-        them first."""
+        them first, and data-free features go last."""
         if mask is not None and bool(mask.all()):
             mask = None
-        live = None if mask is None or live is None else live & mask
+        free = self.data_free
+        ordered = mask is not None or free is not None
+        live = None if not ordered or live is None else (live if mask is None else live & mask)
         same_set = _same(mask, self.mask)
-        if same_set and _same(live, self.live):
+        if same_set and _same(live, self.live) and ordered == (self.features is not None):
             return
         self.live = live
-        if mask is None:
+        if not ordered:
             self.features, self.X_all_fit = None, self.X_all
-        elif live is None:
-            self.features = mask.nonzero().squeeze(1)
+            self.n_live = self.n_data = self.X_all.shape[1]
         else:
-            self.features = torch.cat([live.nonzero(), (mask & ~live).nonzero()]).squeeze(1)
-        if mask is not None:
+            in_set = mask if mask is not None else torch.ones_like(free)
+            data = in_set if free is None else in_set & ~free
+            parts = [data] if live is None else [data & live, data & ~live]
+            if free is not None:
+                parts.append(in_set & free)
+            self.features = torch.cat([p.nonzero() for p in parts]).squeeze(1)
             self.X_all_fit = self.X_all.index_select(1, self.features)
-        width = self.X_all_fit.shape[1]
-        self.n_live = width if live is None else int(live.sum())
-        if (width - self.n_live) * self.X_all.shape[0] < FORWARD_SPLIT_MIN_ENTRIES:
-            self.n_live = width  # (the order stays; the forward reads every column)
+            self.n_data = int(data.sum())
+            self.n_live = self.n_data if live is None else int(parts[0].sum())
+            if (self.n_data - self.n_live) * self.X_all.shape[0] < FORWARD_SPLIT_MIN_ENTRIES:
+                self.n_live = self.n_data  # (the order stays; the forward reads every data column)
         if same_set:
             return  # only the order changed
         self.mask = mask
@@ -210,19 +245,19 @@ class ActiveSet:
 
     def note_entries(self, model):
         """After a step: if a feature past the first ``n_live`` entered the model, the forward
-        pass must read every column from now on."""
-        if self.features is None or self.n_live == self.features.numel():
+        pass must read every data column from now on."""
+        if self.features is None or self.n_live == self.n_data:
             return
         if self.is_compact:  # the model's columns are the set's, in its order (and no groups)
-            entered = bool(model.theta[:, self.n_live:].any())
+            entered = bool(model.theta[:, self.n_live:self.n_data].any())
         else:
-            rest = self.features[self.n_live:]
+            rest = self.features[self.n_live:self.n_data]
             # Without groups the prox keeps W_j = 0 wherever theta_j = 0; a group's W may not be.
             entered = bool(model.theta.index_select(1, rest).any()) or (
                 model.groups is not None and bool(model.W.index_select(1, rest).any()))
         if entered:
-            self.n_live = self.features.numel()
-            self.live = self.mask
+            self.n_live = self.n_data
+            self.live = self.mask if self.mask is not None else torch.ones_like(self.data_free)
 
 
 def _swap_param(optimizer, old, new):

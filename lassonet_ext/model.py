@@ -136,7 +136,9 @@ class LassoNetModel(nn.Module):
         """The second half of ``forward_backward``, from ``forward_columns(x, features)``'s result
         (or its first n columns: the path trainer computes the training and validation rows in
         one pass). The loss gets ``out.t()``: samples along memory. Returns the loss, or None
-        where the caller gives the loss's gradient with respect to ``out`` as ``g_out``."""
+        where the caller gives the loss's gradient with respect to ``out`` as ``g_out``. ``x``
+        and ``features`` give the columns the first layer's gradients are computed over (the
+        others get zero); they may leave out columns the forward read that are zero in x."""
         value, g_out, g = self._backprop(y, loss, out, hidden, set_grads=True, g_out=g_out)
         self.theta.grad, first_grad = self._first_layer_grads(x, g_out, g, features)
         if first_grad is not None:
@@ -242,7 +244,12 @@ def _columns(weight: torch.Tensor, features):
 
 
 def _full_width(grad: torch.Tensor, features, d: int) -> torch.Tensor:
-    """A gradient over ``features``' columns as the (rows, d) gradient, zero elsewhere."""
+    """A gradient over ``features``' columns (None: all; an int n: the first n; or an index
+    tensor) as the (rows, d) gradient, zero elsewhere."""
     if features is None:
         return grad
-    return grad.new_zeros(grad.shape[0], d).index_copy_(1, features, grad)
+    out = grad.new_zeros(grad.shape[0], d)
+    if isinstance(features, int):
+        out[:, :features] = grad
+        return out
+    return out.index_copy_(1, features, grad)

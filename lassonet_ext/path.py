@@ -167,10 +167,11 @@ class _Trainer:
         ``forward``: ``forward_columns``' result on X, and ``g_out`` the loss's gradient with
         respect to its output, where the caller has them (by hand only)."""
         if self.by_hand:
-            features = self.active.model_features
-            model = self.model
-            model.backward_columns(X, y, self.loss_fn, *(forward or model.forward_columns(X, features)),
-                                   features, g_out)
+            active, model = self.active, self.model
+            forward = forward or model.forward_columns(X, active.model_features)
+            # (the first-layer gradient's product skips the data-free columns: see ActiveSet)
+            X_grad = X if active.n_data == X.shape[1] else X[:, :active.n_data]
+            model.backward_columns(X_grad, y, self.loss_fn, *forward, active.gradient_features, g_out)
             if self.gamma or self.gamma_skip:
                 self.add_smooth_penalty_grads()
             return

@@ -299,3 +299,87 @@ def test_a_compacted_fit_is_the_fit_of_the_full_model(monkeypatch, hidden_dims):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
         assert torch.count_nonzero(b[:, ~mask]) == 0
     assert torch.count_nonzero(item2.state_dict["skip.weight"][:, ~mask]) == 0
+
+
+@pytest.mark.parametrize("batch_size", [None, 64])
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_data_free_columns_stay_out_of_the_products_and_the_path_is_the_same(monkeypatch, task, batch_size):
+    # Columns zero in every training and validation row (active_set.data_free_features) add
+    # nothing to the output and get zero gradients: the products skip them, and the path
+    # (lambdas, epochs, every feature's weights, losses) is the one computed on every column.
+    # Column 5 is zero in the training rows only: the validation rows' forward pass reads it, so
+    # it stays in.
+    from lassonet_ext import active_set
+    from lassonet_ext.losses import CrossEntropyLoss
+
+    monkeypatch.setattr(active_set, "FORWARD_SPLIT_MIN_ENTRIES", 0)
+    X, y = (torch.as_tensor(a, dtype=torch.float64) for a in data(n=300, d=10, seed=4))
+    X[:, [3, 7]] = 0
+    X[:240, 5] = 0
+    if task == "regression":
+        y, loss, m = y[:, None], MSELoss(), 1
+    else:
+        y, loss, m = (y > y.median()).long(), CrossEntropyLoss(), 2
+    assert active_set.data_free_features(X).nonzero().squeeze(1).tolist() == [3, 7]
+    backward_columns = LassoNetModel.backward_columns  # every gradient the trainer takes
+
+    def run():
+        widths = []
+
+        def counting(self, x, *args, **kwargs):
+            widths.append(x.shape[1])
+            return backward_columns(self, x, *args, **kwargs)
+
+        monkeypatch.setattr(LassoNetModel, "backward_columns", counting)
+        torch.manual_seed(0)
+        model = LassoNetModel(10, (8,), m, M=10.0).double()
+        path = train_path(model, X[:240], y[:240], X[240:], y[240:], loss, n_iters=(100, 30),
+                          patience=(10, 5), path_multiplier=1.1, batch_size=batch_size)
+        return path, widths
+
+    split, split_widths = run()
+    monkeypatch.setattr(active_set, "data_free_features", lambda X_all: None)
+    plain, plain_widths = run()
+    assert max(plain_widths) == 10 and max(split_widths) == 8
+    assert len(split) == len(plain) > 10 and split[-1].n_selected == 0
+    assert split[1].selected[[3, 7]].all()  # (in the model, and moved by the prox, at the start)
+    for a, b in zip(split, plain):
+        assert a.lambda_ == pytest.approx(b.lambda_, rel=1e-12)
+        assert a.n_iters == b.n_iters and (a.selected == b.selected).all()
+        assert a.val_objective == pytest.approx(b.val_objective, rel=1e-10)
+        for k in a.state_dict:
+            torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=1e-9, atol=1e-12)
+
+
+def test_the_active_set_orders_data_free_features_last_and_checks_only_the_others_for_entries(monkeypatch):
+    from lassonet_ext import active_set
+
+    X = torch.randn(50, 6, dtype=torch.float64)
+    X[:, [1, 4]] = 0
+    assert active_set.ActiveSet(X[:40], X[40:]).data_free is None  # (too small to be worth it)
+    monkeypatch.setattr(active_set, "FORWARD_SPLIT_MIN_ENTRIES", 0)
+    active = active_set.ActiveSet(X[:40], X[40:])
+    model = LassoNetModel(6, (4,), 1).double()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    live = torch.tensor([1, 1, 1, 0, 1, 0], dtype=torch.bool)
+    with torch.no_grad():
+        model.theta[:, ~live] = 0
+        model.W[:, ~live] = 0
+    active.restrict(None, model, opt, live)  # every feature, ordered: live, at zero, data-free
+    assert active.features.tolist() == [0, 2, 3, 5, 1, 4]
+    assert (active.n_live, active.n_data) == (2, 4)
+    assert active.X_all_forward.shape == (50, 2)
+    torch.testing.assert_close(active.X_fit[:, :active.n_data], X[:40, [0, 2, 3, 5]])
+    assert active.gradient_features.tolist() == [0, 2, 3, 5]
+    active.note_entries(model)  # the data-free feature 4 is in the model: no entry
+    assert active.n_live == 2
+    with active.compacted(model, opt):  # (the model's columns in the set's order)
+        assert model.theta.shape[1] == 6 and model.theta[:, 5].any()  # (feature 4, last)
+        active.note_entries(model)
+        assert active.n_live == 2
+    with torch.no_grad():
+        model.theta[0, 5] = 1.0  # feature 5 (at zero, with data) enters
+    active.note_entries(model)
+    assert active.n_live == 4
+    active.restrict(torch.tensor([1, 0, 1, 1, 0, 1], dtype=torch.bool), model, opt, live)
+    assert active.features.tolist() == [0, 2, 3, 5] and active.n_data == 4
