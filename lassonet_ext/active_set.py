@@ -113,11 +113,18 @@ class ActiveSet:
     then passes ``model_features`` and ``forward_features`` to the model, which account for it.
     """
 
-    def __init__(self, X, X_val):
+    def __init__(self, X, X_val, transposed_forward=False):
         self.n = X.shape[0]
         self.X_all = torch.cat([X, X_val])
         self.mask = self.features = self.live = None  # None: every feature
         self.X_all_fit = self.X_all
+        # With transposed_forward, X_all and the set's columns are also kept transposed (d x rows,
+        # contiguous), and X_all_forward is a view of that copy: the model's product A @ x^T then
+        # reads a row-major matrix, which MKL runs 25-35% faster on the trainer's shapes (MNIST's
+        # 4000 rows: 1008 against 1340 us at 648 features, 93 against 134 at 64), at the cost of
+        # a second copy of the data columns. The gradient's product G @ x keeps the row-major copy.
+        self.XT_all = self.X_all.t().contiguous() if transposed_forward else None
+        self.XT_all_fit = self.XT_all
         self.n_live = self.n_data = X.shape[1]
         self.is_compact = False
         self.data_free = data_free_features(self.X_all)  # (None: the set keeps its plain order)
@@ -141,7 +148,10 @@ class ActiveSet:
 
     @property
     def X_all_forward(self):
-        """X_all_fit's columns of the features the network's output depends on (a view)."""
+        """X_all_fit's columns of the features the network's output depends on (a view; of the
+        transposed copy where there is one)."""
+        if self.XT_all_fit is not None:
+            return self.XT_all_fit[:self.n_live].t()
         return self.X_all_fit[:, :self.n_live]
 
     @property
@@ -216,7 +226,7 @@ class ActiveSet:
             return
         self.live = live
         if not ordered:
-            self.features, self.X_all_fit = None, self.X_all
+            self.features, self.X_all_fit, self.XT_all_fit = None, self.X_all, self.XT_all
             self.n_live = self.n_data = self.X_all.shape[1]
         else:
             in_set = mask if mask is not None else torch.ones_like(free)
@@ -226,6 +236,8 @@ class ActiveSet:
                 parts.append(in_set & free)
             self.features = torch.cat([p.nonzero() for p in parts]).squeeze(1)
             self.X_all_fit = self.X_all.index_select(1, self.features)
+            if self.XT_all is not None:
+                self.XT_all_fit = self.XT_all.index_select(0, self.features)
             self.n_data = int(data.sum())
             self.n_live = self.n_data if live is None else int(parts[0].sum())
             if (self.n_data - self.n_live) * self.X_all.shape[0] < FORWARD_SPLIT_MIN_ENTRIES:

@@ -120,15 +120,6 @@ class _Trainer:
         # A LassoNetModel's own forward (a subclass may redefine it) is what the active set and
         # the by-hand gradients below assume.
         plain = isinstance(model, LassoNetModel) and type(model).forward is LassoNetModel.forward
-        self.active = ActiveSet(X, X_val)  # see fit()
-        # (views of the active set's copy: the data are held once)
-        self.model, self.X, self.y, self.X_val, self.y_val = model, self.active.X, y, self.active.X_val, y_val
-        self.use_active_set = plain
-        self._entry = None  # (weights_key, entry thresholds)
-        self._forward = None  # (weights_key, joint_forward's result)
-        self._layout = 0  # counts the model's swaps between full and compacted parameters
-        self.loss_fn, self.batch_size, self.tol = loss_fn, batch_size, tol
-        self.gamma, self.gamma_skip, self.lam_bar, self.generator = gamma, gamma_skip, lam_bar, generator
         # Our losses (those with value_and_grad) take outputs with samples along columns, the
         # layout of LassoNetModel.forward_columns. Gradients by hand (forward_backward) where the
         # model and loss allow it: on small data autograd's bookkeeping costs as much as the
@@ -142,6 +133,16 @@ class _Trainer:
         self.joint = self.by_hand and (batch_size is None or batch_size >= X.shape[0])
         # ... and from that pass's outputs, one call of the loss gives both (our losses).
         self.split = self.joint and hasattr(loss_fn, "split_value_and_grad")
+        # (on CPU that pass reads a transposed copy of the data: see ActiveSet)
+        self.active = ActiveSet(X, X_val, transposed_forward=self.joint and X.device.type == "cpu")
+        # (views of the active set's row-major copy of the data)
+        self.model, self.X, self.y, self.X_val, self.y_val = model, self.active.X, y, self.active.X_val, y_val
+        self.use_active_set = plain
+        self._entry = None  # (weights_key, entry thresholds)
+        self._forward = None  # (weights_key, joint_forward's result)
+        self._layout = 0  # counts the model's swaps between full and compacted parameters
+        self.loss_fn, self.batch_size, self.tol = loss_fn, batch_size, tol
+        self.gamma, self.gamma_skip, self.lam_bar, self.generator = gamma, gamma_skip, lam_bar, generator
 
     def smooth_penalty(self):
         """The differentiable penalties (gamma, gamma_skip): they go through the gradient."""

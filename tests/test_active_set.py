@@ -383,3 +383,64 @@ def test_the_active_set_orders_data_free_features_last_and_checks_only_the_other
     assert active.n_live == 4
     active.restrict(torch.tensor([1, 0, 1, 1, 0, 1], dtype=torch.bool), model, opt, live)
     assert active.features.tolist() == [0, 2, 3, 5] and active.n_data == 4
+
+
+def test_the_transposed_copy_for_the_forward_follows_the_set_and_leaves_the_path_as_it_was(monkeypatch):
+    # On CPU the full-batch trainer's forward pass reads a transposed copy of the set's columns
+    # (ActiveSet(transposed_forward=True); MKL's product is faster on it): after every
+    # restriction it must hold the row-major copy's values, and the path must be the one
+    # computed without it. Mini-batch training does not use it and keeps no copy.
+    from lassonet_ext import active_set
+    from lassonet_ext.path import _Trainer
+
+    X, y = (torch.as_tensor(a, dtype=torch.float64) for a in data(n=300, d=12, seed=6))
+    y = y[:, None]
+    assert _Trainer(LassoNetModel(12, (8,), 1).double(), X[:240], y[:240], X[240:], y[240:], MSELoss(),
+                    None, 0.99, 0.0, 0.0, 0.0, None).active.XT_all is not None
+    assert _Trainer(LassoNetModel(12, (8,), 1).double(), X[:240], y[:240], X[240:], y[240:], MSELoss(),
+                    50, 0.99, 0.0, 0.0, 0.0, None).active.XT_all is None
+    monkeypatch.setattr(active_set, "FORWARD_SPLIT_MIN_ENTRIES", 0)  # (the forward's split too)
+    active = active_set.ActiveSet(X[:240], X[240:], transposed_forward=True)
+    model = LassoNetModel(12, (8,), 1).double()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    some = torch.arange(12) % 3 != 1
+    for mask, live in ((some, None), (None, None), (some, some & (torch.arange(12) < 6)), (None, None)):
+        active.restrict(mask, model, opt, live)
+        assert active.X_all_forward.shape == (300, active.n_live)
+        torch.testing.assert_close(active.X_all_forward, active.X_all_fit[:, :active.n_live], rtol=0, atol=0)
+    seen = []
+    restrict = active_set.ActiveSet.restrict
+
+    def checking(self, *args, **kwargs):
+        restrict(self, *args, **kwargs)
+        forward = self.X_all_forward
+        if self.XT_all is not None:
+            assert forward.t().is_contiguous()
+        torch.testing.assert_close(forward, self.X_all_fit[:, :self.n_live], rtol=0, atol=0)
+        seen.append((self.XT_all is not None, self.n_live, self.X_all_fit.shape[1]))
+
+    monkeypatch.setattr(active_set.ActiveSet, "restrict", checking)
+
+    def run():
+        seen.clear()
+        torch.manual_seed(0)
+        model = LassoNetModel(12, (8,), 1, M=10.0).double()
+        path = train_path(model, X[:240], y[:240], X[240:], y[240:], MSELoss(), n_iters=(100, 30),
+                          patience=(10, 5), path_multiplier=1.1)
+        return path, list(seen)
+
+    transposed, seen_t = run()
+    assert all(t for t, _, _ in seen_t)
+    assert any(n_live < width for _, n_live, width in seen_t)  # (a restricted, split set occurred)
+    init = active_set.ActiveSet.__init__
+    monkeypatch.setattr(active_set.ActiveSet, "__init__",
+                        lambda self, X, X_val, transposed_forward=False: init(self, X, X_val))
+    plain, seen_p = run()
+    assert not any(t for t, _, _ in seen_p)
+    assert len(transposed) == len(plain) > 10 and transposed[-1].n_selected == 0
+    for a, b in zip(transposed, plain):
+        assert a.lambda_ == pytest.approx(b.lambda_, rel=1e-12)
+        assert a.n_iters == b.n_iters and (a.selected == b.selected).all()
+        assert a.val_objective == pytest.approx(b.val_objective, rel=1e-10)
+        for k in a.state_dict:
+            torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=1e-9, atol=1e-12)
