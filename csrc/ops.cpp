@@ -222,6 +222,12 @@ TORCH_LIBRARY(lassonet, m) {
   // Groups of features in CSR form: group g is features group_features[group_ptr[g]:group_ptr[g+1]].
   m.def("hier_prox_group(Tensor(a!) theta, Tensor(b!) W, Tensor group_ptr, Tensor group_features, "
         "float lam, float M, float lam_bar=0.0) -> ()");
+  // The path trainer's full-batch epoch from the logits to the last hidden layer (CPU only):
+  // validation cross-entropy, G = [d loss/d out; d loss/d pre-activation] over the n training
+  // columns, and the head's and the hidden layer's bias gradients (cross_entropy_tail_cpu.cpp).
+  m.def("cross_entropy_tail(Tensor out, Tensor hidden, Tensor head_weight, Tensor y, Tensor y_val, "
+        "Tensor? weight, int n) -> (Tensor val_loss, Tensor G, Tensor head_weight_grad, "
+        "Tensor head_bias_grad, Tensor hidden_bias_grad)");
 }
 
 TORCH_LIBRARY_IMPL(lassonet, Autograd, m) {

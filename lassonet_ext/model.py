@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from itertools import islice
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -10,13 +10,25 @@ from torch import nn
 
 from .ops import groups_to_csr, hier_prox_group, hier_prox_unchecked
 
-__all__ = ["LassoNetModel"]
+__all__ = ["LassoNetModel", "BackpropTail"]
 
 # From this many inputs on, the skip layer and the first hidden layer run as one matrix product:
 # x (n x d) is then the largest operand, and one pass over it (forward, and for the weights'
 # gradients backward) beats two. Below, concatenating the small weights costs more than it saves
 # (measured: MNIST-sized 4000 x 784 steps 1.25x faster, Mice-sized 864 x 77 about 5% slower).
 MERGED_FIRST_LAYER_MIN_FEATURES = 128
+
+
+class BackpropTail(NamedTuple):
+    """The backward pass from the loss to the only hidden layer, computed in one call elsewhere
+    (the path trainer's native ``lassonet::cross_entropy_tail``): ``G`` (m + K, n) stacks d loss /
+    d output over d loss / d pre-activation of the hidden layer, samples along columns; and the
+    head's and the hidden layer's gradients."""
+
+    G: torch.Tensor
+    head_weight_grad: torch.Tensor
+    head_bias_grad: torch.Tensor
+    hidden_bias_grad: torch.Tensor
 
 
 class LassoNetModel(nn.Module):
@@ -132,13 +144,20 @@ class LassoNetModel(nn.Module):
         return self.backward_columns(x, y, loss, *self.forward_columns(x, features), features)
 
     @torch.no_grad()
-    def backward_columns(self, x, y, loss, out, hidden, features=None, g_out=None):
+    def backward_columns(self, x, y, loss, out, hidden, features=None, g_out=None, tail=None):
         """The second half of ``forward_backward``, from ``forward_columns(x, features)``'s result
         (or its first n columns: the path trainer computes the training and validation rows in
         one pass). The loss gets ``out.t()``: samples along memory. Returns the loss, or None
         where the caller gives the loss's gradient with respect to ``out`` as ``g_out``. ``x``
         and ``features`` give the columns the first layer's gradients are computed over (the
-        others get zero); they may leave out columns the forward read that are zero in x."""
+        others get zero); they may leave out columns the forward read that are zero in x. With
+        one hidden layer, ``tail`` (a BackpropTail) may give the rest of the backward pass."""
+        if tail is not None:
+            self.head.weight.grad, self.head.bias.grad = tail.head_weight_grad, tail.head_bias_grad
+            self.layers[0].bias.grad = tail.hidden_bias_grad
+            m, G = self.theta.shape[0], tail.G
+            self.theta.grad, self.layers[0].weight.grad = self._first_layer_grads(x, G[:m], G[m:], features, G)
+            return None
         value, g_out, g = self._backprop(y, loss, out, hidden, set_grads=True, g_out=g_out)
         self.theta.grad, first_grad = self._first_layer_grads(x, g_out, g, features)
         if first_grad is not None:
@@ -181,13 +200,15 @@ class LassoNetModel(nn.Module):
                 g = layer.weight.t().mm(g)
         return value, g_out, g
 
-    def _first_layer_grads(self, x, g_out, g, features):
-        """theta's and W's gradients (rows, d) from the output and pre-activation gradients."""
+    def _first_layer_grads(self, x, g_out, g, features, stacked=None):
+        """theta's and W's gradients (rows, d) from the output and pre-activation gradients
+        (``stacked``: the two as one tensor, where the caller has it)."""
         d, m = self.theta.shape[1], self.theta.shape[0]
         if g is None:
             return _full_width(g_out.mm(x), features, d), None
         if x.shape[-1] >= MERGED_FIRST_LAYER_MIN_FEATURES:  # one pass over x for both gradients
-            both = _full_width(torch.cat([g_out, g]).mm(x), features, d)
+            stacked = torch.cat([g_out, g]) if stacked is None else stacked
+            both = _full_width(stacked.mm(x), features, d)
             return both[:m], both[m:]
         return _full_width(g_out.mm(x), features, d), _full_width(g.mm(x), features, d)
 

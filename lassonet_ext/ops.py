@@ -37,6 +37,13 @@ if HAS_NATIVE:
         torch._check(group_features.shape[0] == W.shape[1], lambda: "group_features must have d entries")
         return None
 
+    @torch.library.register_fake("lassonet::cross_entropy_tail")
+    def _cross_entropy_tail_fake(out, hidden, head_weight, y, y_val, weight, n):
+        torch._check(out.dim() == 2 and hidden.dim() == 2, lambda: "out and hidden must be 2-D")
+        m, K = out.shape[0], hidden.shape[0]
+        return (out.new_empty(()), out.new_empty((m + K, n)), out.new_empty((m, K)),
+                out.new_empty((m,)), out.new_empty((K,)))
+
 
 _warned_fallback = False
 

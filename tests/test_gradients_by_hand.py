@@ -211,28 +211,32 @@ def test_a_subclass_with_its_own_forward_trains_by_autograd():
     assert _Trainer(LassoNetModel(5, (4,), 1), x, y, x, y, MSELoss(), None, 0.99, 0.0, 0.0, 0.0, None).by_hand
 
 
-@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("task", ["classification", "weighted_classification", "regression"])
 def test_one_forward_pass_for_validation_and_gradient_gives_the_two_pass_fit(device, task):
     # The trainer's full-batch loop takes the validation objective and the next gradient from one
     # forward pass over both sets of rows (_Trainer.joint), and both from one call of the loss
-    # (_Trainer.split); the plain loop makes two passes and two calls.
+    # (_Trainer.split), on CPU for cross-entropy from one native call down to the hidden layer
+    # (_Trainer.tail); the plain loop makes two passes and two calls.
     from lassonet_ext.path import _Trainer
 
     g = torch.Generator().manual_seed(5)
     x, x_val = torch.randn(60, 9, generator=g, dtype=torch.float64), torch.randn(20, 9, generator=g, dtype=torch.float64)
     w = torch.randn(9, 3, generator=g, dtype=torch.float64)
-    if task == "classification":
-        y, y_val, loss, outputs = (x @ w).argmax(1), (x_val @ w).argmax(1), CrossEntropyLoss(), 3
+    if task != "regression":
+        weight = torch.tensor([0.5, 2.0, 1.0], dtype=torch.float64) if task.startswith("weighted") else None
+        y, y_val, loss, outputs = (x @ w).argmax(1), (x_val @ w).argmax(1), CrossEntropyLoss(weight), 3
     else:
         y, y_val, loss, outputs = (x @ w).tanh(), (x_val @ w).tanh(), MSELoss(), 3
     x, x_val, y, y_val = (t.to(device) for t in (x, x_val, y, y_val))
     fits = []
-    for joint, split in ((True, True), (True, False), (False, False)):
+    for joint, split, tail in ((True, True, True), (True, True, False), (True, False, False),
+                               (False, False, False)):
         torch.manual_seed(6)
         model = LassoNetModel(9, (7,), outputs, M=2.0).double().to(device)
         trainer = _Trainer(model, x, y, x_val, y_val, loss, None, 0.99, 0.0, 0.0, 0.0, None)
         assert trainer.joint and trainer.split
-        trainer.joint, trainer.split = joint, split
+        assert trainer.tail == (task != "regression" and device == "cpu")
+        trainer.joint, trainer.split, trainer.tail = joint, split, trainer.tail and tail
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         epochs = trainer.fit_active(0.05, optimizer, 300, 10)
         fits.append((epochs, trainer.evaluate(0.05, x_val, y_val)[1], model.state_dict()))
