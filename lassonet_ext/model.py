@@ -206,7 +206,9 @@ class LassoNetModel(nn.Module):
         d, m = self.theta.shape[1], self.theta.shape[0]
         if g is None:
             return _full_width(g_out.mm(x), features, d), None
-        if x.shape[-1] >= MERGED_FIRST_LAYER_MIN_FEATURES:  # one pass over x for both gradients
+        # One pass over x for both gradients where x is wide enough to pay for the concatenation,
+        # or where it is already done.
+        if stacked is not None or x.shape[-1] >= MERGED_FIRST_LAYER_MIN_FEATURES:
             stacked = torch.cat([g_out, g]) if stacked is None else stacked
             both = _full_width(stacked.mm(x), features, d)
             return both[:m], both[m:]
