@@ -301,6 +301,18 @@ def test_a_compacted_fit_is_the_fit_of_the_full_model(monkeypatch, hidden_dims):
     assert torch.count_nonzero(item2.state_dict["skip.weight"][:, ~mask]) == 0
 
 
+def assert_same_path(path, other):
+    """Two float64 paths are one: the same lambdas, epochs and supports, the same objectives and
+    weights up to rounding."""
+    assert len(path) == len(other)
+    for a, b in zip(path, other):
+        assert a.lambda_ == pytest.approx(b.lambda_, rel=1e-12)
+        assert a.n_iters == b.n_iters and (a.selected == b.selected).all()
+        assert a.val_objective == pytest.approx(b.val_objective, rel=1e-10)
+        for k in a.state_dict:
+            torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("batch_size", [None, 64])
 @pytest.mark.parametrize("task", ["regression", "classification"])
 def test_data_free_columns_stay_out_of_the_products_and_the_path_is_the_same(monkeypatch, task, batch_size):
@@ -343,12 +355,7 @@ def test_data_free_columns_stay_out_of_the_products_and_the_path_is_the_same(mon
     assert max(plain_widths) == 10 and max(split_widths) == 8
     assert len(split) == len(plain) > 10 and split[-1].n_selected == 0
     assert split[1].selected[[3, 7]].all()  # (in the model, and moved by the prox, at the start)
-    for a, b in zip(split, plain):
-        assert a.lambda_ == pytest.approx(b.lambda_, rel=1e-12)
-        assert a.n_iters == b.n_iters and (a.selected == b.selected).all()
-        assert a.val_objective == pytest.approx(b.val_objective, rel=1e-10)
-        for k in a.state_dict:
-            torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=1e-9, atol=1e-12)
+    assert_same_path(split, plain)
 
 
 def test_the_active_set_orders_data_free_features_last_and_checks_only_the_others_for_entries(monkeypatch):
@@ -438,9 +445,4 @@ def test_the_transposed_copy_for_the_forward_follows_the_set_and_leaves_the_path
     plain, seen_p = run()
     assert not any(t for t, _, _ in seen_p)
     assert len(transposed) == len(plain) > 10 and transposed[-1].n_selected == 0
-    for a, b in zip(transposed, plain):
-        assert a.lambda_ == pytest.approx(b.lambda_, rel=1e-12)
-        assert a.n_iters == b.n_iters and (a.selected == b.selected).all()
-        assert a.val_objective == pytest.approx(b.val_objective, rel=1e-10)
-        for k in a.state_dict:
-            torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=1e-9, atol=1e-12)
+    assert_same_path(transposed, plain)
