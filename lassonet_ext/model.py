@@ -144,15 +144,17 @@ class LassoNetModel(nn.Module):
         return self.backward_columns(x, y, loss, *self.forward_columns(x, features), features)
 
     @torch.no_grad()
-    def backward_columns(self, x, y, loss, out, hidden, features=None, g_out=None, tail=None):
+    def backward_columns(self, x, y, loss, out, hidden, features=None, g_out=None):
         """The second half of ``forward_backward``, from ``forward_columns(x, features)``'s result
         (or its first n columns: the path trainer computes the training and validation rows in
         one pass). The loss gets ``out.t()``: samples along memory. Returns the loss, or None
         where the caller gives the loss's gradient with respect to ``out`` as ``g_out``. ``x``
         and ``features`` give the columns the first layer's gradients are computed over (the
         others get zero); they may leave out columns the forward read that are zero in x. With
-        one hidden layer, ``tail`` (a BackpropTail) may give the rest of the backward pass."""
-        if tail is not None:
+        one hidden layer ``g_out`` may be a BackpropTail: the rest of the backward pass, done
+        (``out`` and ``hidden`` are then not read)."""
+        if isinstance(g_out, BackpropTail):
+            tail = g_out
             self.head.weight.grad, self.head.bias.grad = tail.head_weight_grad, tail.head_bias_grad
             self.layers[0].bias.grad = tail.hidden_bias_grad
             m, G = self.theta.shape[0], tail.G

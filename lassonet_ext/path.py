@@ -183,9 +183,7 @@ class _Trainer:
             forward = forward or model.forward_columns(X, active.model_features)
             # (the first-layer gradient's product skips the data-free columns: see ActiveSet)
             X_grad = X if active.n_data == X.shape[1] else X[:, :active.n_data]
-            tail = g_out if isinstance(g_out, BackpropTail) else None
-            model.backward_columns(X_grad, y, self.loss_fn, *forward, active.gradient_features,
-                                   None if tail is not None else g_out, tail)
+            model.backward_columns(X_grad, y, self.loss_fn, *forward, active.gradient_features, g_out)
             if self.gamma or self.gamma_skip:
                 self.add_smooth_penalty_grads()
             return
@@ -323,7 +321,9 @@ class _Trainer:
         for epoch in range(1, n_epochs + 1):
             self.mode(True)
             if joint:
-                self.step_gradients(active.X_fit, self.y, (out[:, :n], [h[:, :n] for h in hidden]), g_out)
+                # (the native tail has the backward pass's outputs part done: no slices for it)
+                forward = (out, hidden) if self.tail else (out[:, :n], [h[:, :n] for h in hidden])
+                self.step_gradients(active.X_fit, self.y, forward, g_out)
                 self._step(lam, optimizer)
                 out, hidden = self.joint_forward()
                 val_obj, g_out = self._validate_joint(lam, out, hidden)
