@@ -86,18 +86,25 @@ inline void prefetch(const T* p) {
 // A chunk's statistics-pass state as one array per field (structure of arrays), so the per-row
 // loop runs across the C features as vector lanes; load/store move one feature's state to and
 // from the header's ShrunkStats.
+// A lane's count of entries: int32 beside float lanes; beside double lanes a double (exact far
+// beyond K < 2^31), so that every lane of a pass has the same width (an int32 count beside 8-double
+// vectors had to be merged from two masks on every row).
+template <typename A>
+using lane_count_t = typename std::conditional<sizeof(A) == 8, A, int32_t>::type;
+
 template <int C, typename A>
 struct ChunkStats {
+  using N = lane_count_t<A>;
   A sum_abs[C], sum[C], max[C], run_num[C], run_den[C];
-  int32_t count[C];
+  N count[C];
 
-  ShrunkStats<A> load(int c) const {
-    ShrunkStats<A> st;
+  ShrunkStats<A, N> load(int c) const {
+    ShrunkStats<A, N> st;
     st.sum_abs = sum_abs[c], st.sum = sum[c], st.max = max[c], st.count = count[c];
     st.run_num = run_num[c], st.run_den = run_den[c];
     return st;
   }
-  void store(int c, const ShrunkStats<A>& st) {
+  void store(int c, const ShrunkStats<A, N>& st) {
     sum_abs[c] = st.sum_abs, sum[c] = st.sum, max[c] = st.max, count[c] = st.count;
     run_num[c] = st.run_num, run_den[c] = st.run_den;
   }
@@ -166,21 +173,21 @@ constexpr int64_t kTrackMinMaxK = 32;
 // One pass of the active-set search over a chunk: for each feature c, the sum, size and (with
 // track_min) smallest entry of {s_i > bound[c]}, where s_i = shrink(row[c]) for the K rows
 // `stride` apart (W itself, or the chunk's scratch copy of its shrunk magnitudes).
-template <int C, typename A, typename T, typename Shrink>
+template <int C, typename A, typename T, typename N, typename Shrink>
 inline void chunk_active_pass(const T* rows, int64_t stride, int64_t K, const A* bound, A* sum,
-                              int32_t* count, A* min_s, bool track_min, Shrink&& shrink) {
+                              N* count, A* min_s, bool track_min, Shrink&& shrink) {
   for (int64_t k = 0; k < K; ++k) {
     const T* row = rows + k * stride;
     if (track_min) {
       for_each_feature<C, A>([&](int c) {
-        ActiveSum<A> a;
+        ActiveSum<A, N> a;
         a.sum = sum[c], a.count = count[c], a.min = min_s[c];
         accumulate_shrunk(a, shrink(row[c]), bound[c]);
         sum[c] = a.sum, count[c] = a.count, min_s[c] = a.min;
       });
     } else {
       for_each_feature<C, A>([&](int c) {
-        ActiveSum<A> a;
+        ActiveSum<A, N> a;
         a.sum = sum[c], a.count = count[c];
         accumulate_shrunk(a, shrink(row[c]), bound[c]);
         sum[c] = a.sum, count[c] = a.count;
@@ -205,12 +212,13 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
   ChunkStats<C, A> stats;
-  for_each_feature<C, A>([&](int c) { stats.store(c, start_stats(norm_v[c] - p.lam)); });
+  using N = lane_count_t<A>;
+  for_each_feature<C, A>([&](int c) { stats.store(c, start_stats<A, N>(norm_v[c] - p.lam)); });
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
     if (next != nullptr) prefetch(next + k * row_stride);
     for_each_feature<C, A>([&](int c) {
-      ShrunkStats<A> st = stats.load(c);
+      ShrunkStats<A, N> st = stats.load(c);
       accumulate_stats(st, static_cast<A>(row[c]), p.lam_bar, p.M);
       stats.store(c, st);
     });
@@ -221,10 +229,11 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   }
   // The search's start for every feature: the header's start_search, run across the lanes.
   A r[C], base[C], bound[C], sum[C];
-  int32_t last[C], done[C], count[C], finite[C];
+  int32_t last[C], done[C], finite[C];
+  N count[C];
   int32_t open = 0;
   for_each_feature<C, A>([&](int c) {
-    ShrunkStats<A> st = stats.load(c);
+    ShrunkStats<A, N> st = stats.load(c);
     finish_stats(st);
     const RadiusSearch<A> q = start_search(norm_v[c], st, p);
     r[c] = q.sol.r, base[c] = q.base, finite[c] = q.sol.finite ? 1 : 0;
@@ -252,7 +261,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
     }
     open = 0;
     for_each_feature<C, A>([&](int c) {
-      search_step(r[c], last[c], done[c], base[c], p.M, sum[c], count[c], min_s[c]);
+      search_step(r[c], last[c], done[c], base[c], p.M, sum[c], static_cast<int32_t>(count[c]), min_s[c]);
       open |= done[c] ^ 1;
     });
   }
