@@ -196,6 +196,23 @@ inline void chunk_active_pass(const T* rows, int64_t stride, int64_t K, const A*
   }
 }
 
+#if defined(LASSONET_SCRATCH_ROUND_AVX512)
+#include "scratch_round_avx512.h"
+#endif
+
+// One search round over a chunk's scratch copy (rows of C shrunk magnitudes); returns the number
+// of rows the next round must read (the AVX-512 build drops rows no set reaches any more, see
+// scratch_round_avx512.h; the other builds read every row each round).
+template <int C, typename A, typename N>
+inline int64_t scratch_round(A* s, int64_t K, const A* bound, A* sum, N* count, A* min_s, bool track_min) {
+#if defined(LASSONET_SCRATCH_ROUND_AVX512)
+  return scratch_round_avx512<C>(s, K, bound, sum, count, min_s, track_min);
+#else
+  chunk_active_pass<C, A>(s, C, K, bound, sum, count, min_s, track_min, [](A x) { return x; });
+  return K;
+#endif
+}
+
 // Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
 // features) and whose theta columns start at th + c * th_col. Every pass is a walk down the rows
 // with an inner loop over the C features in registers (vectorised), and the per-feature steps
@@ -251,13 +268,14 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   constexpr A inf = std::numeric_limits<A>::infinity();
   const bool track_min = K <= kTrackMinMaxK;
   A min_s[C];
+  int64_t scratch_rows = K;
   while (open != 0) {
     for_each_feature<C, A>([&](int c) {
       bound[c] = done[c] != 0 ? inf : p.M * r[c];
       sum[c] = A(0), count[c] = 0, min_s[c] = track_min ? inf : -inf;
     });
     if (scratch != nullptr) {
-      chunk_active_pass<C, A>(scratch, C, K, bound, sum, count, min_s, track_min, [](A s) { return s; });
+      scratch_rows = scratch_round<C>(scratch, scratch_rows, bound, sum, count, min_s, track_min);
     } else {
       chunk_active_pass<C, A>(rows, row_stride, K, bound, sum, count, min_s, track_min,
                               [&](scalar_t x) { return shrunk_magnitude(static_cast<A>(x), lam_bar); });

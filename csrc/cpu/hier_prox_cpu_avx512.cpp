@@ -10,11 +10,18 @@
 #include <memory>
 #include <type_traits>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // for scratch_round_avx512.h, before the target region (isa_begin.h says why)
+#endif
+
 #define LASSONET_ISA_TARGET "avx512f,avx512vl,avx512bw,avx512dq"
 #include "isa_begin.h"
 #define LASSONET_ISA isa_avx512
 #define LASSONET_ROLLED_DOUBLE 1  // 8-double vectors: as with AVX2, the rolled loops vectorise
 #define LASSONET_CHUNK_BYTES 128  // two 64-byte vectors per row: 32 float or 16 double features
+#if defined(LASSONET_ISA_BUILD)
+#define LASSONET_SCRATCH_ROUND_AVX512 1  // search rounds that drop spent rows (scratch_round_avx512.h)
+#endif
 #include "chunk_solver.h"
 LASSONET_CHUNK_ENTRY_POINTS(avx512)
 #include "isa_end.h"
