@@ -293,6 +293,38 @@ def test_cpu_paths_agree_bitwise_on_special_columns(dtype, m):
         assert torch.isfinite(th[..., 5]).all() and (th[..., 5] != 0).any()  # (the scaled norm)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m", [1, 3])
+@pytest.mark.parametrize("K", [128, 300, 1024])
+def test_cpu_paths_agree_bitwise_where_rows_are_skipped(dtype, m, K):
+    # From K = 128 the AVX-512 chunk solver writes back only the rows its search rounds kept (with
+    # lam_bar = 0 the others cannot change), except in chunks with a lane whose every row changes:
+    # a non-finite feature (all NaN, even with W_j = 0) or one that dies with W_j != 0. Those and
+    # the ordinary cases must give the lone-feature path's bits.
+    # ||theta_j|| ~ 1, W ~ N(0, 0.3^2): about half the features are clipped, each in few entries,
+    # so that most rows are skipped
+    theta, W = random_problem(m, K, 16 * 4 + 3, dtype, "cpu", seed=K + m)
+    theta /= m ** 0.5
+    W *= 0.15
+    # (Chunks are 8 or 16 features wide here: each kind of lane below sits in its own chunk.)
+    theta[..., 1], W[:, 1] = float("nan"), 0.0  # not finite, nothing to clip
+    theta[..., 2], W[:, 2] = float("inf"), 0.0
+    theta[..., 4], W[:, 4] = 50.0, 0.01  # no entry clipped
+    theta[..., 6] = 0.0  # enters
+    theta[..., 20], W[:, 20] = 0.01, 1e-6  # dies: every entry becomes 0
+    theta[..., 40] = float("nan")
+    for lam, M, lam_bar in [(0.1, 1.0, 0.0), (0.3, 1.0, 0.0), (0.02, 0.5, 0.0), (0.05, 1.0, 0.01)]:
+        th, w = run_op(theta, W, lam, M, lam_bar)
+        th_c, w_c = run_op(theta, W.t().contiguous().t(), lam, M, lam_bar)
+        assert torch.equal(_bits(th), _bits(th_c)) and torch.equal(_bits(w), _bits(w_c)), (lam, M)
+        for j in (1, 2, 40):
+            assert torch.isnan(th[..., j]).all() and torch.isnan(w[:, j]).all(), j
+        assert (w[:, 20] == 0).all() and (th[..., 20] == 0).all()
+        if lam_bar == 0:
+            assert torch.equal(w[:, 4], W[:, 4])
+        assert ((w != W) & ~torch.isnan(w)).any(dim=0).sum() >= 10  # (features were clipped)
+
+
 def test_non_contiguous_inputs_are_written_in_place(device):
     theta, W = random_problem(3, 20, 64, torch.float64, device, seed=9)
     expected = run_op(theta, W, 0.3, 1.0, 0.05)

@@ -50,8 +50,11 @@ struct Avx512Lanes<double> {
 };
 
 // The round over rows 0 .. K-1 of s (C values each); returns how many rows it kept at the front.
+// rows, where not null: rows[i] is the chunk row (of W) that scratch row i holds, kept alongside;
+// the first round (first = true) starts it.
 template <int C, typename A, typename N>
-int64_t scratch_round_avx512(A* s, int64_t K, const A* bound, A* sum, N* count, A* min_s, bool track_min) {
+int64_t scratch_round_avx512(A* s, int32_t* rows, bool first, int64_t K, const A* bound, A* sum,
+                             N* count, A* min_s, bool track_min) {
   using L = Avx512Lanes<A>;
   constexpr int kV = C / L::kWidth;  // vectors per row
   static_assert(kV * L::kWidth == C, "a chunk row is whole vectors");
@@ -78,6 +81,7 @@ int64_t scratch_round_avx512(A* s, int64_t K, const A* bound, A* sum, N* count, 
       any |= m != 0;
     }
     for (int v = 0; v < kV; ++v) L::store(s + kept * C + v * L::kWidth, x[v]);
+    if (rows != nullptr) rows[kept] = first ? static_cast<int32_t>(k) : rows[k];
     kept += any ? 1 : 0;
   }
   for (int v = 0; v < kV; ++v) {
