@@ -347,9 +347,11 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
 // per entry): float64 d = 1e4, K = 1024 4.1 -> 3.1 (1 thread), 2.9 -> 2.1 (2); float32 1.34 ->
 // 1.14; with double accumulation 4-8% faster at every K tried (8 to 1024, d = 250 to 1e5), with
 // float from K = 32 on (below, 2-4% slower: the copy costs more than the rounds save).
+// The AVX-512 build, whose passes drop spent rows, gains from the copy for float below K = 32 too
+// (K = 8 to 24: 3-8% faster; alternating).
 template <typename A>
 constexpr int64_t scratch_min_k() {
-  return sizeof(A) >= 8 ? 1 : 32;
+  return sizeof(A) >= 8 || kCompactingRounds ? 1 : 32;
 }
 
 // Features j0 .. j1 - 1 of `job` in chunks of C adjacent features, each prefetching the next, then
