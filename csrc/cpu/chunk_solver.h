@@ -83,15 +83,15 @@ inline void prefetch(const T* p) {
 #endif
 }
 
-// A chunk's statistics-pass state as one array per field (structure of arrays), so the per-row
-// loop runs across the C features as vector lanes; load/store move one feature's state to and
-// from the header's ShrunkStats.
 // A lane's count of entries: int32 beside float lanes; beside double lanes a double (exact far
 // beyond K < 2^31), so that every lane of a pass has the same width (an int32 count beside 8-double
 // vectors had to be merged from two masks on every row).
 template <typename A>
 using lane_count_t = typename std::conditional<sizeof(A) == 8, A, int32_t>::type;
 
+// A chunk's statistics-pass state as one array per field (structure of arrays), so the per-row
+// loop runs across the C features as vector lanes; load/store move one feature's state to and
+// from the header's ShrunkStats.
 template <int C, typename A>
 struct ChunkStats {
   using N = lane_count_t<A>;

@@ -2,8 +2,8 @@
 // in the AVX-512 build only, inside its LASSONET_ISA namespace): the same sums as
 // chunk_active_pass, lane for lane (masked add where s > bound, masked min), and it also drops
 // the rows that no lane's set reaches. A bound only grows from round to round (a finished lane's
-// is +inf), so a row with no entry above its lane's bound adds nothing to this round's sums nor
-// to any later round's: the kept rows move to the front of the scratch, in order, and the next
+// is +inf, or its final M r where the chunk's write needs its rows, see solve_chunk), so a row
+// with no entry above its lane's bound adds nothing to this round's sums nor to any later round's: the kept rows move to the front of the scratch, in order, and the next
 // round reads only those. Sums run over the same entries in the same order, so the results are
 // bit for bit those of the other builds (tests/test_prox_cpu_isa.py). At the optimum few entries
 // are clipped (0.4-3% with the benchmark's data, K = 64 to 1024), so after the first round most
