@@ -288,7 +288,9 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   A min_s[C];
   int64_t scratch_rows = K;
   int32_t rounds = 0;
-  const bool sparse_write = kCompactingRounds && scratch != nullptr && K >= kSparseWriteMinK;
+  // (lam_bar > 0 changes every nonzero entry: no row-list write, and finished lanes drop their rows)
+  const bool sparse_write =
+      kCompactingRounds && scratch != nullptr && K >= kSparseWriteMinK && p.lam_bar == A(0);
   while (open != 0) {
     // A finished lane's step ignores its sums, so its bound only decides which rows a compacting
     // round keeps: +inf, or for a sparse write its final M r (its W entries above that are the ones
@@ -332,7 +334,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   // compacting round kept every row holding such an entry (its bounds were at most the final ones;
   // finished lanes kept theirs): the other rows stay as they are, and their cache lines clean.
   // Not where a lane died with nonzero entries or is not finite (every row of it changes).
-  if (sparse_write && rounds > 0 && p.lam_bar == A(0) && every_row == 0) {
+  if (sparse_write && rounds > 0 && every_row == 0) {
     for (int64_t i = 0; i < scratch_rows; ++i) write_row(kept[i]);
     return;
   }
