@@ -83,14 +83,52 @@ int check_early_stop_is_exact(const std::vector<A>& w, A norm_v, ProxParams<A> p
   return without_min - with_min;
 }
 
+// A sorting network sorts every input if it sorts every 0/1 input (Knuth's 0-1 principle): try
+// all 2^N of them. Returns the number of inputs left unsorted.
+template <int N, typename Network>
+int unsorted_01_inputs(Network&& network) {
+  int bad = 0;
+  for (uint32_t bits = 0; bits < (1u << N); ++bits) {
+    int v[N];
+    for (int i = 0; i < N; ++i) v[i] = (bits >> i) & 1;
+    bool in_range = true;
+    network([&](int i, int j) {
+      in_range = in_range && 0 <= i && i < j && j < N;
+      if (in_range) lassonet::compare_exchange(v[i], v[j]);
+    });
+    bool sorted = in_range;
+    for (int i = 0; i + 1 < N; ++i) sorted = sorted && v[i] >= v[i + 1];
+    bad += sorted ? 0 : 1;
+  }
+  return bad;
+}
+
+// Up to kSortedMaxEntries entries the op sorts instead of searching (solve_entries_sorted): both
+// are exact, so they agree to rounding.
+template <typename A>
+void check_sorted_equals_search(const std::vector<A>& w, A norm_v, ProxParams<A> p, A tol) {
+  const auto entries = lassonet::column(w.data(), 1, (int64_t)w.size());
+  const A v[1] = {norm_v};
+  const auto sorted = lassonet::solve_entries_sorted<A>(lassonet::column(v, 1, 1), entries, p);
+  const auto st = lassonet::entries_stats<A>(entries, p.lam_bar, norm_v - p.lam, p.M);
+  const auto searched = lassonet::radius_from_stats<A>(norm_v, st, p, [&](A bound) {
+    return lassonet::entries_active<A>(entries, p.lam_bar, bound);
+  });
+  A scale = norm_v + p.lam;
+  for (A x : w) scale = std::max(scale, std::fabs(x));
+  EXPECT(std::fabs(sorted.r - searched.r) <= tol * scale);
+}
+
 }  // namespace
 
 int main() {
+  EXPECT(unsorted_01_inputs<8>([](auto&& ce) { lassonet::sorting_network_8(ce); }) == 0);
+  EXPECT(unsorted_01_inputs<16>([](auto&& ce) { lassonet::sorting_network_16(ce); }) == 0);
   std::mt19937_64 rng(42);
   std::normal_distribution<double> normal;
   const double Ms[] = {0.0, 1e-3, 0.5, 1.0, 10.0, 1e4};
   const double lams[] = {0.0, 0.1, 1.0, 5.0};
-  for (int K : {1, 2, 7, 64, 300}) {
+  for (int K : {1, 2, 7, 8, 9, 16, 17, 64, 300}) {
     for (int m : {1, 3}) {
       for (double M : Ms) {
         for (double lam : lams) {
@@ -116,6 +154,16 @@ int main() {
       saved += check_early_stop_is_exact<float>(wf, (float)nv, ProxParams<float>{0.1f, (float)M, (float)lam_bar});
     }
     EXPECT(saved > 0);
+  }
+  for (int i = 0; i < 2000; ++i) {
+    const int K = 1 + i % lassonet::kSortedMaxEntries;
+    std::vector<double> w(K);
+    std::vector<float> wf(K);
+    for (int k = 0; k < K; ++k) wf[k] = (float)(w[k] = 0.3 * normal(rng));
+    if (i % 5 == 0) w[K / 2] = w[0], wf[K / 2] = wf[0];  // a tie
+    const double nv = std::fabs(normal(rng)), M = Ms[i % 6], lam_bar = i % 3 == 0 ? 0.05 : 0.0;
+    check_sorted_equals_search<double>(w, nv, ProxParams<double>{0.1, M, lam_bar}, 1e-13);
+    check_sorted_equals_search<float>(wf, (float)nv, ProxParams<float>{0.1f, (float)M, (float)lam_bar}, 1e-5f);
   }
   // Edge cases: ties, zeros, theta = 0 entering, K = 0, everything dying, geometric magnitudes.
   check_problem({0.5}, {2, -2, 2, 1, 1}, 0.1, 1.0, 0.0);

@@ -28,6 +28,26 @@
 #define LASSONET_HD inline
 #endif
 
+// Functions that must inline where they are called with a lambda whose captures should stay in
+// registers (the sorting networks: GCC 12 kept them out of line, the lanes in memory).
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define LASSONET_HD_INLINE __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+#define LASSONET_HD_INLINE inline __attribute__((always_inline))
+#else
+#define LASSONET_HD_INLINE inline
+#endif
+
+// Loops over a fixed count that must unroll (so that a small array indexed by the loop stays in
+// registers on the GPU).
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define LASSONET_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__) && !defined(__clang__)
+#define LASSONET_UNROLL _Pragma("GCC unroll 16")
+#else
+#define LASSONET_UNROLL
+#endif
+
 // Each CPU instruction-set build of the kernels (cpu/hier_prox_cpu_avx2.cpp) compiles this header
 // in its own inline namespace: its symbols differ, so the linker can never swap an AVX2 copy of an
 // inline function into the baseline code (which must run on any x86-64).
@@ -105,6 +125,14 @@ struct Entries {
   int64_t col;
 
   LASSONET_HD int64_t size() const { return n_cols * rows * inner; }
+
+  // Entry i in for_each's order.
+  LASSONET_HD T& at(int64_t i) const {
+    if (n_cols == 1 && inner == 1) return base[(cols != nullptr ? cols[0] : col) * col_stride + i * row_stride];
+    const int64_t per_col = rows * inner;
+    const int64_t c = i / per_col, k = (i - c * per_col) / inner, t = i - c * per_col - k * inner;
+    return base[(cols != nullptr ? cols[c] : col) * col_stride + k * row_stride + t * inner_stride];
+  }
 
   template <typename F>
   LASSONET_HD void for_each(F&& f) const {
@@ -347,10 +375,143 @@ LASSONET_HD ActiveSum<A> entries_active(const Entries<T>& w, A lam_bar, A bound)
   return a;
 }
 
+// Features with few W entries (K <= 16 for a feature of a 2-D weight) skip the search: sort the
+// shrunk magnitudes, s_(1) >= s_(2) >= ..., and with the prefix sums P_m = s_(1) + ... + s_(m)
+//   r = max(0, max_{m = 0..n} (base + M P_m) / (1 + m M^2)).
+// Exact: the optimum's active set {s_i > M r} is the m largest entries for some m, and the radius
+// of ANY set is a lower bound on the optimum (see accumulate_stats), so the largest candidate is
+// the optimum. A feature with no entry clipped keeps r = base, as start_search gives it (the prox
+// of a feasible point at lam = 0 is then the identity, bit for bit). At small K the search's
+// passes are latency-bound chains of 16 dependent adds, run 2 to 3 times per chunk, after a
+// statistics pass bound by Condat's filter; the sort is independent compare-exchanges (the CPU
+// chunk solver: ... faster). Every backend computes the same values in the same order: the sorted
+// sequence does not depend on how it is sorted, P_m adds it in order, and each candidate
+// multiplies by the reciprocal 1 / (1 + m M^2) (a division per candidate would dominate).
+constexpr int kSortedMaxEntries = 16;
+
+// Sorting networks, descending: ce(i, j) must leave the larger of entries i < j at i. Optimal
+// comparator counts for 8 inputs (19) and 16 (60, Green's); both are checked exhaustively on 0/1
+// inputs by the C++ tests (a network that sorts every 0/1 sequence sorts every sequence).
+template <typename CE>
+LASSONET_HD_INLINE void sorting_network_8(CE&& ce) {
+  ce(0, 2), ce(1, 3), ce(4, 6), ce(5, 7);
+  ce(0, 4), ce(1, 5), ce(2, 6), ce(3, 7);
+  ce(0, 1), ce(2, 3), ce(4, 5), ce(6, 7);
+  ce(2, 4), ce(3, 5);
+  ce(1, 4), ce(3, 6);
+  ce(1, 2), ce(3, 4), ce(5, 6);
+}
+
+template <typename CE>
+LASSONET_HD_INLINE void sorting_network_16(CE&& ce) {
+  ce(0, 13), ce(1, 12), ce(2, 15), ce(3, 14), ce(4, 8), ce(5, 6), ce(7, 11), ce(9, 10);
+  ce(0, 5), ce(1, 7), ce(2, 9), ce(3, 4), ce(6, 13), ce(8, 14), ce(10, 15), ce(11, 12);
+  ce(0, 1), ce(2, 3), ce(4, 5), ce(6, 8), ce(7, 9), ce(10, 11), ce(12, 13), ce(14, 15);
+  ce(0, 2), ce(1, 3), ce(4, 10), ce(5, 11), ce(6, 7), ce(8, 9), ce(12, 14), ce(13, 15);
+  ce(1, 2), ce(3, 12), ce(4, 6), ce(5, 7), ce(8, 10), ce(9, 11), ce(13, 14);
+  ce(1, 4), ce(2, 6), ce(5, 8), ce(7, 10), ce(9, 13), ce(11, 14);
+  ce(2, 4), ce(3, 6), ce(9, 12), ce(11, 13);
+  ce(3, 5), ce(6, 8), ce(7, 9), ce(10, 12);
+  ce(3, 4), ce(5, 6), ce(7, 8), ce(9, 10), ce(11, 12);
+  ce(6, 7), ce(8, 9);
+}
+
+// Sorts n <= 16 values (padded with zeros to the network's width: 8, or 16).
+template <typename CE>
+LASSONET_HD_INLINE void sorting_network(int64_t n, CE&& ce) {
+  if (n <= 8) {
+    sorting_network_8(ce);
+  } else {
+    sorting_network_16(ce);
+  }
+}
+
+// The descending compare-exchange of two values (the shrunk magnitudes: never NaN, never -0).
+template <typename A>
+LASSONET_HD void compare_exchange(A& hi, A& lo) {
+  const A x = hi, y = lo;
+  hi = x > y ? x : y;
+  lo = x > y ? y : x;
+}
+
+// An entry's shrunk magnitude as the sort takes it: max(|x| - lam_bar, 0) (NaN becomes 0: the
+// feature is marked non-finite by its sum of |x| instead).
+template <typename A>
+LASSONET_HD A sort_key(A x, A lam_bar) {
+  const A s = shrunk_magnitude(x, lam_bar);
+  return s > A(0) ? s : A(0);
+}
+
+// 1 / (1 + m M^2), the reciprocal that candidate m multiplies by.
+template <typename A>
+LASSONET_HD A candidate_reciprocal(A M, int64_t m) {
+  return A(1) / (A(1) + static_cast<A>(m) * M * M);
+}
+
+// Candidate m from candidate m - 1: add s_(m) to the prefix sum, keep the larger candidate.
+template <typename A>
+LASSONET_HD void sorted_candidate_step(A& prefix, A& best, A s, A base, A M, A reciprocal) {
+  prefix += s;
+  const A r = (base + M * prefix) * reciprocal;
+  best = r > best ? r : best;
+}
+
+// Whether a feature's inputs are finite, from ||theta_j|| and the sum of |W_j| (inf/NaN in an entry,
+// or a sum that overflows, make it non-finite).
+template <typename A>
+LASSONET_HD bool finite_feature(A norm_v, A sum_abs) {
+  return detail::finite_(norm_v) & detail::finite_(sum_abs);
+}
+
+// The radius from the largest candidate (best, started at candidate 0 = base) and the largest
+// shrunk magnitude; 0 for a non-finite feature. (Plain values in and out, so that the CPU chunk
+// solver's loop over lanes vectorises: GCC 12 left it scalar when this returned a FeatureRadius.)
+template <typename A>
+LASSONET_HD A sorted_radius(A norm_v, bool finite, A s_max, A best, ProxParams<A> p) {
+  const A base = norm_v - p.lam;
+  const bool unclipped = (base > A(0)) & (p.M * base >= s_max);  // as in start_search
+  const A clipped = best > A(0) ? best : A(0);
+  const A r = unclipped ? base : clipped;
+  return finite ? r : A(0);
+}
+
+// r for a feature (or group) with at most kSortedMaxEntries W entries. The loops run over the
+// fixed width, so that s stays in registers on the GPU.
+template <typename A, typename T>
+LASSONET_HD FeatureRadius<A> solve_entries_sorted(const Entries<T>& v, const Entries<T>& w,
+                                                  ProxParams<A> p) {
+  const A norm_v = entries_norm<A>(v);
+  const int64_t n = w.size();
+  A s[kSortedMaxEntries];
+  A sum_abs = A(0);
+  LASSONET_UNROLL
+  for (int i = 0; i < kSortedMaxEntries; ++i) {
+    s[i] = A(0);
+    if (i < n) {
+      const A x = static_cast<A>(w.at(i));
+      sum_abs += detail::abs_(x);
+      s[i] = sort_key(x, p.lam_bar);
+    }
+  }
+  sorting_network(n, [&](int i, int j) { compare_exchange(s[i], s[j]); });
+  const A base = norm_v - p.lam;
+  A prefix = A(0), best = base;
+  LASSONET_UNROLL
+  for (int m = 1; m <= kSortedMaxEntries; ++m) {
+    if (m <= n) sorted_candidate_step(prefix, best, s[m - 1], base, p.M, candidate_reciprocal(p.M, m));
+  }
+  FeatureRadius<A> sol;
+  sol.norm_v = norm_v;
+  sol.finite = finite_feature(norm_v, sum_abs);
+  sol.r = sorted_radius(norm_v, sol.finite, s[0], best, p);
+  return sol;
+}
+
 // Solve for r sequentially (CPU per-feature and group kernels, CUDA general paths).
 template <typename A, typename T>
 LASSONET_HD FeatureRadius<A> solve_entries(const Entries<T>& v, const Entries<T>& w,
                                            ProxParams<A> p) {
+  if (w.size() <= kSortedMaxEntries) return solve_entries_sorted<A>(v, w, p);
   const A norm_v = entries_norm<A>(v);
   const ShrunkStats<A> st = entries_stats<A>(w, p.lam_bar, norm_v - p.lam, p.M);
   auto active = [&](A bound) { return entries_active<A>(w, p.lam_bar, bound); };

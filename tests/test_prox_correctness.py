@@ -69,7 +69,7 @@ DTYPES = [torch.float64, torch.float32]
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
-    "m,K,d", [(1, 1, 1), (1, 5, 40), (3, 16, 100), (1, 64, 257), (4, 300, 33), (10, 7, 50)]
+    "m,K,d", [(1, 1, 1), (1, 5, 40), (2, 9, 70), (3, 16, 100), (2, 17, 70), (1, 64, 257), (4, 300, 33), (10, 7, 50)]
 )
 @pytest.mark.parametrize(
     "lam,M,lam_bar",
@@ -251,7 +251,7 @@ def test_cpu_kernel_runs_on_several_threads():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("K", [16, 64, 300])
+@pytest.mark.parametrize("K", [5, 11, 16, 64, 300])
 def test_cpu_paths_agree_bitwise(dtype, K):
     # The CPU kernel solves chunks of adjacent features and lone features by different loops (and
     # only the lone-feature search stops early on the set's smallest entry).
@@ -378,6 +378,23 @@ def test_large_finite_theta_does_not_overflow():
     W = torch.tensor([[1.0]], dtype=torch.float32)
     th, w = run_op(theta, W, 0.0, 1.0)
     assert torch.isfinite(th).all() and torch.equal(th, theta) and torch.equal(w, W)
+
+
+@pytest.mark.parametrize("K", [3, 16, 40])
+@pytest.mark.parametrize("column_major", [False, True], ids=["chunks", "lone"])
+def test_feasible_point_is_left_alone_bitwise(K, column_major):
+    # With one output (theta_j = +-r exactly) the op's output is feasible to the last bit, so a
+    # second call at lam = 0 must leave it exactly as it is: for K <= 16 (sorted prefixes) as
+    # for the search. The feature's every shortcut counts: no entry clipped means r = ||theta_j||.
+    theta, W = random_problem(1, K, 200, torch.float32, "cpu", seed=K)
+    if column_major:
+        W = W.t().contiguous().t()
+    for M in (0.5, 1.0, 3.0):
+        th, w = theta.clone(), W.clone()
+        torch.ops.lassonet.hier_prox(th, w, 0.3, M, 0.0)
+        th2, w2 = th.clone(), w.clone()
+        torch.ops.lassonet.hier_prox(th2, w2, 0.0, M, 0.0)
+        assert torch.equal(th2, th) and torch.equal(w2, w), M
 
 
 @pytest.mark.parametrize("lam,M", list(itertools.product([0.0, 0.05, 0.5], [0.5, 3.0])))

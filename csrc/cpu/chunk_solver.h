@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <type_traits>
@@ -22,6 +23,14 @@
 // (which sets 128), so that every pass keeps two independent dependency chains in flight per row
 // (the passes are latency-bound: Condat's filter waits for the previous row's result). Four
 // vectors were no faster with AVX-512 and made AVX2 slower (register spills).
+// Whether the sorted small-K chunks keep their rows in registers as GCC vectors
+// (sort_lanes_in_registers); other compilers run the same operations on arrays.
+#if defined(__GNUC__) && !defined(__clang__)
+#define LASSONET_LANE_VECTORS 1
+#else
+#define LASSONET_LANE_VECTORS 0
+#endif
+
 #ifndef LASSONET_CHUNK_BYTES
 #define LASSONET_CHUNK_BYTES 64
 #endif
@@ -229,6 +238,162 @@ inline int64_t scratch_round(A* s, int32_t* rows, bool first, int64_t K, const A
 #endif
 }
 
+// A sorting network's comparators as index pairs: a loop over them (the chunk solver's) vectorises
+// where 60 inlined calls did not (GCC 12 left them scalar).
+struct Comparators {
+  int8_t i[64], j[64];
+  int n = 0;
+};
+
+// One comparator of the network across a chunk's lanes (rows hi != lo of the sort's array).
+template <int C, typename A>
+inline void chunk_compare_exchange(A* __restrict hi, A* __restrict lo) {
+  for_each_feature<C, A>([&](int c) {
+    A x = hi[c], y = lo[c];
+    compare_exchange(x, y);
+    hi[c] = x, lo[c] = y;
+  });
+}
+
+#if LASSONET_LANE_VECTORS
+// The header's compare_exchange on a vector of lanes: GCC compiles its selects to a compare and
+// two blends; the AVX-512 build uses max and min instead, which are the same selects
+// (max(x, y) = x > y ? x : y, min(y, x) = y < x ? y : x), bit for bit. (The maskz forms with
+// every lane set compile to the plain instructions; the plain intrinsics' undefined source
+// draws GCC 12's -Wmaybe-uninitialized.)
+template <typename V>
+inline void lanes_compare_exchange(V& hi, V& lo) {
+  compare_exchange(hi, lo);
+}
+#if defined(LASSONET_SCRATCH_ROUND_AVX512)  // (the AVX-512 build, which has <immintrin.h>)
+inline void lanes_compare_exchange(__m512& hi, __m512& lo) {
+  const __m512 x = hi, y = lo;
+  hi = _mm512_maskz_max_ps(0xFFFF, x, y), lo = _mm512_maskz_min_ps(0xFFFF, y, x);
+}
+inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
+  const __m512d x = hi, y = lo;
+  hi = _mm512_maskz_max_pd(0xFF, x, y), lo = _mm512_maskz_min_pd(0xFF, y, x);
+}
+#endif
+
+// Lanes c0 .. c0 + W - 1 of a chunk's sort array (K <= kSortedMaxEntries rows, zero-padded to the
+// network's width) as W-lane GCC vectors, one per row, that stay in registers through the sorting
+// network and the candidates (the header's compare_exchange and sorted_candidate_step, run on
+// vectors): from memory, every comparator stored and reloaded its rows (1.5x slower). Writes the
+// lanes' largest candidate and largest entry.
+template <int C, int W, typename A>
+inline void sort_lanes_in_registers(A (&s)[kSortedMaxEntries][C], int c0, int64_t K, const A* base, A M,
+                                    const A* reciprocal, A* best, A* s_max) {
+  typedef A V __attribute__((vector_size(W * sizeof(A))));
+  V v[kSortedMaxEntries];
+  LASSONET_UNROLL
+  for (int k = 0; k < kSortedMaxEntries; ++k) std::memcpy(&v[k], &s[k][c0], sizeof(V));
+  sorting_network(K, [&](int i, int j) { lanes_compare_exchange(v[i], v[j]); });
+  V b, prefix = V{} + A(0);
+  std::memcpy(&b, base + c0, sizeof(V));
+  const V base_v = b, M_v = V{} + M;
+  LASSONET_UNROLL
+  for (int k = 0; k < kSortedMaxEntries; ++k) {
+    if (k < K) sorted_candidate_step(prefix, b, v[k], base_v, M_v, V{} + reciprocal[k + 1]);
+  }
+  std::memcpy(best + c0, &b, sizeof(V));
+  std::memcpy(s_max + c0, &v[0], sizeof(V));
+}
+#endif
+
+// Writes a solved chunk back (radii r, theta norms, finite flags, each lane's largest shrunk
+// magnitude s_max): theta's columns, then W's rows, all of them, or where `kept` is not null
+// only the n_kept rows it lists (solve_chunk's row-list write).
+template <int C, bool kL1, typename scalar_t, typename A>
+inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
+                             int64_t th_col, int64_t m, ProxParams<A> p, const A* norm_v, const A* r,
+                             const int32_t* finite, const A* s_max, const int32_t* kept, int64_t n_kept) {
+  const A lam_bar = kL1 ? p.lam_bar : A(0);
+  chunk_apply_theta<C, scalar_t, A>(th, th_row, th_col, m, norm_v, r, finite);
+  A bound[C];
+  int32_t may_change = 0, every_row = 0;
+  for_each_feature<C, A>([&](int c) {
+    bound[c] = clip_bound(FeatureRadius<A>{r[c], norm_v[c], finite[c] != 0}, p);
+    // With lam_bar = 0, entries already within the bound stay as they are.
+    may_change |= (lam_bar == A(0) && s_max[c] <= bound[c]) ? 0 : 1;
+    every_row |= (finite[c] == 0) | ((r[c] == A(0)) & (s_max[c] > A(0)));
+  });
+  if (may_change == 0) return;  // leave the chunk's cache lines clean
+  auto write_row = [&](int64_t k) {
+    scalar_t* row = rows + k * row_stride;
+    for_each_feature<C, A>([&](int c) {
+      bool changed = false;
+      row[c] = static_cast<scalar_t>(clipped_entry(static_cast<A>(row[c]), bound[c], lam_bar, changed));
+    });
+  };
+  // With lam_bar = 0 an entry changes only if |x| exceeds its lane's final bound M r, and the last
+  // compacting round kept every row holding such an entry (its bounds were at most the final ones;
+  // finished lanes kept theirs): the other rows stay as they are, and their cache lines clean.
+  // Not where a lane died with nonzero entries or is not finite (every row of it changes).
+  if (kept != nullptr && every_row == 0) {
+    for (int64_t i = 0; i < n_kept; ++i) write_row(kept[i]);
+    return;
+  }
+  for (int64_t k = 0; k < K; ++k) write_row(k);
+}
+
+// Solves C adjacent features with K <= kSortedMaxEntries as solve_entries_sorted does, lane by
+// lane: the shrunk magnitudes of all K rows stay in a K x C array (one vector row per entry), a
+// sorting network orders each lane's column, the candidates run down the sorted rows.
+// `reciprocal` holds candidate_reciprocal(M, m) for m = 0 .. K; `network` the sorting network's
+// comparators for K.
+template <int C, bool kL1, typename scalar_t, typename A>
+void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
+                        int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
+                        const Comparators& network) {
+  const A lam_bar = kL1 ? p.lam_bar : A(0);
+  A norm_v[C];
+  chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
+  A s[kSortedMaxEntries][C];
+  A sum_abs[C];
+  for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0); });
+  for (int64_t k = 0; k < K; ++k) {
+    const scalar_t* row = rows + k * row_stride;
+    for_each_feature<C, A>([&](int c) {
+      const A x = static_cast<A>(row[c]);
+      sum_abs[c] += detail::abs_(x);
+      s[k][c] = sort_key(x, lam_bar);
+    });
+  }
+  for (int64_t k = K; k < (K <= 8 ? 8 : kSortedMaxEntries); ++k) {
+    for_each_feature<C, A>([&](int c) { s[k][c] = A(0); });
+  }
+  A base[C], best[C], s_max[C];
+  for_each_feature<C, A>([&](int c) { base[c] = norm_v[c] - p.lam; });
+#if LASSONET_LANE_VECTORS
+  constexpr int W = C / 2;
+  (void)network;
+  sort_lanes_in_registers<C, W>(s, 0, K, base, p.M, reciprocal, best, s_max);
+  sort_lanes_in_registers<C, W>(s, W, K, base, p.M, reciprocal, best, s_max);
+#else
+  for (int q = 0; q < network.n; ++q) chunk_compare_exchange<C>(s[network.i[q]], s[network.j[q]]);
+  A prefix[C];
+  for_each_feature<C, A>([&](int c) { prefix[c] = A(0), best[c] = base[c], s_max[c] = s[0][c]; });
+  for (int64_t k = 0; k < K; ++k) {
+    const A* row = s[k];
+    const A rk = reciprocal[k + 1];
+    for_each_feature<C, A>([&](int c) {
+      A sum = prefix[c], b = best[c];
+      sorted_candidate_step(sum, b, row[c], base[c], p.M, rk);
+      prefix[c] = sum, best[c] = b;
+    });
+  }
+#endif
+  A r[C];
+  int32_t finite[C];
+  for_each_feature<C, A>([&](int c) {
+    const bool fin = finite_feature(norm_v[c], sum_abs[c]);
+    r[c] = sorted_radius(norm_v[c], fin, s_max[c], best[c], p);
+    finite[c] = fin ? 1 : 0;
+  });
+  chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, s_max, nullptr, 0);
+}
+
 // Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
 // features) and whose theta columns start at th + c * th_col. Every pass is a walk down the rows
 // with an inner loop over the C features in registers (vectorised), and the per-feature steps
@@ -314,31 +479,8 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
       open |= done[c] ^ 1;
     });
   }
-  chunk_apply_theta<C, scalar_t, A>(th, th_row, th_col, m, norm_v, r, finite);
-  int32_t may_change = 0, every_row = 0;
-  for_each_feature<C, A>([&](int c) {
-    bound[c] = clip_bound(FeatureRadius<A>{r[c], norm_v[c], finite[c] != 0}, p);
-    // With lam_bar = 0, entries already within the bound stay as they are.
-    may_change |= (lam_bar == A(0) && stats.max[c] <= bound[c]) ? 0 : 1;
-    every_row |= (finite[c] == 0) | ((r[c] == A(0)) & (stats.max[c] > A(0)));
-  });
-  if (may_change == 0) return;  // leave the chunk's cache lines clean
-  auto write_row = [&](int64_t k) {
-    scalar_t* row = rows + k * row_stride;
-    for_each_feature<C, A>([&](int c) {
-      bool changed = false;
-      row[c] = static_cast<scalar_t>(clipped_entry(static_cast<A>(row[c]), bound[c], lam_bar, changed));
-    });
-  };
-  // With lam_bar = 0 an entry changes only if |x| exceeds its lane's final bound M r, and the last
-  // compacting round kept every row holding such an entry (its bounds were at most the final ones;
-  // finished lanes kept theirs): the other rows stay as they are, and their cache lines clean.
-  // Not where a lane died with nonzero entries or is not finite (every row of it changes).
-  if (sparse_write && rounds > 0 && every_row == 0) {
-    for (int64_t i = 0; i < scratch_rows; ++i) write_row(kept[i]);
-    return;
-  }
-  for (int64_t k = 0; k < K; ++k) write_row(k);
+  chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, stats.max,
+                           sparse_write && rounds > 0 ? kept : nullptr, scratch_rows);
 }
 
 // From this many rows on, a chunk's search rounds read a contiguous scratch copy of its shrunk
@@ -367,11 +509,23 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   const int64_t chunks_end = j0 + (j1 - j0) / C * C;
   std::unique_ptr<A[]> scratch;
   std::unique_ptr<int32_t[]> kept;
-  if (chunks_end > j0 && job.K >= scratch_min_k<A>()) {
+  if (chunks_end > j0 && job.K > kSortedMaxEntries && job.K >= scratch_min_k<A>()) {
     scratch.reset(new A[job.K * C]);
     if (kCompactingRounds) kept.reset(new int32_t[job.K]);
   }
+  A reciprocal[kSortedMaxEntries + 1];
+  for (int64_t k = 0; k <= kSortedMaxEntries; ++k) reciprocal[k] = candidate_reciprocal(p.M, k);
+  Comparators network;
+  sorting_network(job.K, [&](int i, int j) { network.i[network.n] = i, network.j[network.n++] = j; });
   auto chunks = [&](auto l1) {
+    if (job.K <= kSortedMaxEntries) {
+      for (int64_t j = j0; j < chunks_end; j += C) {
+        solve_chunk_sorted<C, decltype(l1)::value, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col,
+                                                                job.th_row, job.th_col, job.m, p, reciprocal,
+                                                                network);
+      }
+      return;
+    }
     for (int64_t j = j0; j < chunks_end; j += C) {
       const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
       solve_chunk<C, decltype(l1)::value, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col,
