@@ -257,7 +257,7 @@ inline void chunk_compare_exchange(A* __restrict hi, A* __restrict lo) {
 
 #if LASSONET_LANE_VECTORS
 // The header's compare_exchange on a vector of lanes: GCC compiles its selects to a compare and
-// two blends; the AVX-512 build uses max and min instead, which are the same selects
+// two blends; the AVX2 and AVX-512 builds use max and min instead, which are the same selects
 // (max(x, y) = x > y ? x : y, min(y, x) = y < x ? y : x), bit for bit. (The maskz forms with
 // every lane set compile to the plain instructions; the plain intrinsics' undefined source
 // draws GCC 12's -Wmaybe-uninitialized.)
@@ -265,7 +265,17 @@ template <typename V>
 inline void lanes_compare_exchange(V& hi, V& lo) {
   compare_exchange(hi, lo);
 }
-#if defined(LASSONET_SCRATCH_ROUND_AVX512)  // (the AVX-512 build, which has <immintrin.h>)
+#if defined(LASSONET_LANES_AVX2) || defined(LASSONET_SCRATCH_ROUND_AVX512)  // (builds with <immintrin.h>)
+inline void lanes_compare_exchange(__m256& hi, __m256& lo) {
+  const __m256 x = hi, y = lo;
+  hi = _mm256_max_ps(x, y), lo = _mm256_min_ps(y, x);
+}
+inline void lanes_compare_exchange(__m256d& hi, __m256d& lo) {
+  const __m256d x = hi, y = lo;
+  hi = _mm256_max_pd(x, y), lo = _mm256_min_pd(y, x);
+}
+#endif
+#if defined(LASSONET_SCRATCH_ROUND_AVX512)  // (the AVX-512 build)
 inline void lanes_compare_exchange(__m512& hi, __m512& lo) {
   const __m512 x = hi, y = lo;
   hi = _mm512_maskz_max_ps(0xFFFF, x, y), lo = _mm512_maskz_min_ps(0xFFFF, y, x);

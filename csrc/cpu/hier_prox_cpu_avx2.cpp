@@ -9,9 +9,16 @@
 #include <memory>
 #include <type_traits>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // for the sorted chunks' max/min, before the target region (isa_begin.h says why)
+#endif
+
 #define LASSONET_ISA_TARGET "avx2"
 #include "isa_begin.h"
 #define LASSONET_ISA isa_avx2
+#if defined(LASSONET_ISA_BUILD)
+#define LASSONET_LANES_AVX2 1  // the sorted chunks' compare-exchange as AVX max/min (chunk_solver.h)
+#endif
 #define LASSONET_ROLLED_DOUBLE 1  // 4-double vectors: vectorised loops beat unrolled scalar ones
 #include "chunk_solver.h"
 LASSONET_CHUNK_ENTRY_POINTS(avx2)
