@@ -351,11 +351,11 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
 // lane: the shrunk magnitudes of all K rows stay in a K x C array (one vector row per entry), a
 // sorting network orders each lane's column, the candidates run down the sorted rows.
 // `reciprocal` holds candidate_reciprocal(M, m) for m = 0 .. K; `network` the sorting network's
-// comparators for K.
+// comparators for K (used where the rows cannot stay in registers); `next` as in solve_chunk.
 template <int C, bool kL1, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
-                        const Comparators& network) {
+                        const Comparators& network, const scalar_t* next) {
   const A lam_bar = kL1 ? p.lam_bar : A(0);
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
@@ -364,6 +364,7 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0); });
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
+    if (next != nullptr) prefetch(next + k * row_stride);
     for_each_feature<C, A>([&](int c) {
       const A x = static_cast<A>(row[c]);
       sum_abs[c] += detail::abs_(x);
@@ -530,9 +531,10 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   auto chunks = [&](auto l1) {
     if (job.K <= kSortedMaxEntries) {
       for (int64_t j = j0; j < chunks_end; j += C) {
+        const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
         solve_chunk_sorted<C, decltype(l1)::value, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col,
                                                                 job.th_row, job.th_col, job.m, p, reciprocal,
-                                                                network);
+                                                                network, next);
       }
       return;
     }
