@@ -19,18 +19,21 @@
 #define LASSONET_ROLLED_DOUBLE 0
 #endif
 
-// Bytes of one row of a chunk's accumulators: two AVX2 vectors, or two AVX-512 ones in that build
-// (which sets 128), so that every pass keeps two independent dependency chains in flight per row
-// (the passes are latency-bound: Condat's filter waits for the previous row's result). Four
-// vectors were no faster with AVX-512 and made AVX2 slower (register spills).
 // Whether the sorted small-K chunks keep their rows in registers as GCC vectors
-// (sort_lanes_in_registers); other compilers run the same operations on arrays.
+// (sort_lanes_in_registers); other compilers (and builds that set it to 0, as the harness can)
+// run the same operations on arrays, with the same results bit for bit.
+#ifndef LASSONET_LANE_VECTORS
 #if defined(__GNUC__) && !defined(__clang__)
 #define LASSONET_LANE_VECTORS 1
 #else
 #define LASSONET_LANE_VECTORS 0
 #endif
+#endif
 
+// Bytes of one row of a chunk's accumulators: two AVX2 vectors, or two AVX-512 ones in that build
+// (which sets 128), so that every pass keeps two independent dependency chains in flight per row
+// (the passes are latency-bound: Condat's filter waits for the previous row's result). Four
+// vectors were no faster with AVX-512 and made AVX2 slower (register spills).
 #ifndef LASSONET_CHUNK_BYTES
 #define LASSONET_CHUNK_BYTES 64
 #endif
@@ -238,8 +241,9 @@ inline int64_t scratch_round(A* s, int32_t* rows, bool first, int64_t K, const A
 #endif
 }
 
-// A sorting network's comparators as index pairs: a loop over them (the chunk solver's) vectorises
-// where 60 inlined calls did not (GCC 12 left them scalar).
+// A sorting network's comparators as index pairs, for the sorted chunks' array path (without
+// LASSONET_LANE_VECTORS): a loop over them vectorises where 60 inlined calls on arrays did not
+// (GCC 12 left them scalar).
 struct Comparators {
   int8_t i[64], j[64];
   int n = 0;
