@@ -340,15 +340,28 @@ struct RadiusSearch {
   }
 };
 
+// Whether a feature's inputs are finite, from ||theta_j|| and the sum of |W_j| (inf/NaN in an entry,
+// or a sum that overflows, make it non-finite).
+template <typename A>
+LASSONET_HD bool finite_feature(A norm_v, A sum_abs) {
+  return detail::finite_(norm_v) & detail::finite_(sum_abs);
+}
+
+// Whether r = base (= ||theta_j|| - lam) clips no entry: base > 0 and M base >= the largest s_i.
+template <typename A>
+LASSONET_HD bool no_entry_clipped(A base, A M, A s_max) {
+  return (base > A(0)) & (M * base >= s_max);
+}
+
 // The search's start from a feature's statistics (finish_stats applied). Written as selects, not
 // early returns, so that the CPU kernel runs it across a chunk's features as vector lanes; every
 // backend calls this one function, so all start alike.
 template <typename A, typename N>
 LASSONET_HD RadiusSearch<A> start_search(A norm_v, ShrunkStats<A, N> st, ProxParams<A> p) {
-  const bool finite = detail::finite_(norm_v) & detail::finite_(st.sum_abs);
+  const bool finite = finite_feature(norm_v, st.sum_abs);
   const A base = norm_v - p.lam;
-  const bool dies = base + p.M * st.sum <= A(0);                 // g(0) >= 0
-  const bool unclipped = (base > A(0)) & (p.M * base >= st.max);  // no entry of W is clipped
+  const bool dies = base + p.M * st.sum <= A(0);  // g(0) >= 0
+  const bool unclipped = no_entry_clipped(base, p.M, st.max);
   // Otherwise start from the best lower bound; passes then shrink {s_i > M r} to its fixed point.
   const A all = radius_for_active_set(base, p.M, st.sum, static_cast<int32_t>(st.count));
   const A lower = st.lower > all ? st.lower : all;
@@ -420,10 +433,13 @@ LASSONET_HD_INLINE void sorting_network_16(CE&& ce) {
   ce(6, 7), ce(8, 9);
 }
 
-// Sorts n <= 16 values (padded with zeros to the network's width: 8, or 16).
+// The width of the network that sorts n <= 16 values (padded with zeros to it).
+LASSONET_HD int64_t sorting_network_width(int64_t n) { return n <= 8 ? 8 : 16; }
+
+// Sorts n <= 16 values, padded with zeros to sorting_network_width(n).
 template <typename CE>
 LASSONET_HD_INLINE void sorting_network(int64_t n, CE&& ce) {
-  if (n <= 8) {
+  if (sorting_network_width(n) == 8) {
     sorting_network_8(ce);
   } else {
     sorting_network_16(ce);
@@ -460,20 +476,13 @@ LASSONET_HD void sorted_candidate_step(A& prefix, A& best, A s, A base, A M, A r
   best = r > best ? r : best;
 }
 
-// Whether a feature's inputs are finite, from ||theta_j|| and the sum of |W_j| (inf/NaN in an entry,
-// or a sum that overflows, make it non-finite).
-template <typename A>
-LASSONET_HD bool finite_feature(A norm_v, A sum_abs) {
-  return detail::finite_(norm_v) & detail::finite_(sum_abs);
-}
-
 // The radius from the largest candidate (best, started at candidate 0 = base) and the largest
 // shrunk magnitude; 0 for a non-finite feature. (Plain values in and out, so that the CPU chunk
 // solver's loop over lanes vectorises: GCC 12 left it scalar when this returned a FeatureRadius.)
 template <typename A>
 LASSONET_HD A sorted_radius(A norm_v, bool finite, A s_max, A best, ProxParams<A> p) {
   const A base = norm_v - p.lam;
-  const bool unclipped = (base > A(0)) & (p.M * base >= s_max);  // as in start_search
+  const bool unclipped = no_entry_clipped(base, p.M, s_max);  // as in start_search
   const A clipped = best > A(0) ? best : A(0);
   const A r = unclipped ? base : clipped;
   return finite ? r : A(0);

@@ -241,14 +241,6 @@ inline int64_t scratch_round(A* s, int32_t* rows, bool first, int64_t K, const A
 #endif
 }
 
-// A sorting network's comparators as index pairs, for the sorted chunks' array path (without
-// LASSONET_LANE_VECTORS): a loop over them vectorises where 60 inlined calls on arrays did not
-// (GCC 12 left them scalar).
-struct Comparators {
-  int8_t i[64], j[64];
-  int n = 0;
-};
-
 // One comparator of the network across a chunk's lanes (rows hi != lo of the sort's array).
 template <int C, typename A>
 inline void chunk_compare_exchange(A* __restrict hi, A* __restrict lo) {
@@ -354,12 +346,11 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
 // Solves C adjacent features with K <= kSortedMaxEntries as solve_entries_sorted does, lane by
 // lane: the shrunk magnitudes of all K rows stay in a K x C array (one vector row per entry), a
 // sorting network orders each lane's column, the candidates run down the sorted rows.
-// `reciprocal` holds candidate_reciprocal(M, m) for m = 0 .. K; `network` the sorting network's
-// comparators for K (used where the rows cannot stay in registers); `next` as in solve_chunk.
+// `reciprocal` holds candidate_reciprocal(M, m) for m = 0 .. K; `next` as in solve_chunk.
 template <int C, bool kL1, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
-                        const Comparators& network, const scalar_t* next) {
+                        const scalar_t* next) {
   const A lam_bar = kL1 ? p.lam_bar : A(0);
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
@@ -375,18 +366,17 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
       s[k][c] = sort_key(x, lam_bar);
     });
   }
-  for (int64_t k = K; k < (K <= 8 ? 8 : kSortedMaxEntries); ++k) {
+  for (int64_t k = K; k < sorting_network_width(K); ++k) {
     for_each_feature<C, A>([&](int c) { s[k][c] = A(0); });
   }
   A base[C], best[C], s_max[C];
   for_each_feature<C, A>([&](int c) { base[c] = norm_v[c] - p.lam; });
 #if LASSONET_LANE_VECTORS
   constexpr int W = C / 2;
-  (void)network;
   sort_lanes_in_registers<C, W>(s, 0, K, base, p.M, reciprocal, best, s_max);
   sort_lanes_in_registers<C, W>(s, W, K, base, p.M, reciprocal, best, s_max);
 #else
-  for (int q = 0; q < network.n; ++q) chunk_compare_exchange<C>(s[network.i[q]], s[network.j[q]]);
+  sorting_network(K, [&](int i, int j) { chunk_compare_exchange<C>(s[i], s[j]); });
   A prefix[C];
   for_each_feature<C, A>([&](int c) { prefix[c] = A(0), best[c] = base[c], s_max[c] = s[0][c]; });
   for (int64_t k = 0; k < K; ++k) {
@@ -528,17 +518,14 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     scratch.reset(new A[job.K * C]);
     if (kCompactingRounds) kept.reset(new int32_t[job.K]);
   }
-  A reciprocal[kSortedMaxEntries + 1];
-  for (int64_t k = 0; k <= kSortedMaxEntries; ++k) reciprocal[k] = candidate_reciprocal(p.M, k);
-  Comparators network;
-  sorting_network(job.K, [&](int i, int j) { network.i[network.n] = i, network.j[network.n++] = j; });
   auto chunks = [&](auto l1) {
     if (job.K <= kSortedMaxEntries) {
+      A reciprocal[kSortedMaxEntries + 1];
+      for (int64_t k = 0; k <= job.K; ++k) reciprocal[k] = candidate_reciprocal(p.M, k);
       for (int64_t j = j0; j < chunks_end; j += C) {
         const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
         solve_chunk_sorted<C, decltype(l1)::value, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col,
-                                                                job.th_row, job.th_col, job.m, p, reciprocal,
-                                                                network, next);
+                                                                job.th_row, job.th_col, job.m, p, reciprocal, next);
       }
       return;
     }
