@@ -7,7 +7,8 @@
 #
 # If BASE names folders (space-separated) with other source trees of this package (say, main
 # before a kernel change, or a variant), they are built too and benchmarked side by side: an A/B
-# on the same card in one run.
+# on the same card in one run. PATH_BENCH=0 skips the path benchmark and NCU=0 the profile (for a
+# lease too short for everything).
 set -u
 OUT=${OUT:-/tmp/gpu}
 BUDGET_S=${BUDGET_S:-420}
@@ -56,9 +57,9 @@ PYTHONPATH=$root timeout "$(limit 90)" python3 -m lassonet_ext select --device c
   > /tmp/select_cuda.log 2>&1
 echo "rc=$?"; grep -iE "device|best|wall|took|seconds| s$" /tmp/select_cuda.log | head -n 8; tail -n 4 /tmp/select_cuda.log
 
-step "our path on the GPU and on this machine's CPU cores (bench_path.py: Mice Protein, MNIST)"
+[ "${PATH_BENCH:-1}" = 1 ] && step "our path on the GPU and on this machine's CPU cores (bench_path.py: Mice Protein, MNIST)"
 # mnist.npz comes from DATA_DIR (the ../shared beside a checkout does not travel to a lent machine)
-for dev in cuda cpu; do
+[ "${PATH_BENCH:-1}" = 1 ] && for dev in cuda cpu; do
   PYTHONPATH=$root timeout "$(limit 100)" python3 benchmarks/bench_path.py --device $dev --threads "$(nproc)" \
     --data "${DATA_DIR:-$root/../shared/data}" --markdown "/tmp/path_$dev.md" > "/tmp/path_$dev.log" 2>&1
   echo "$dev rc=$?"; cat "/tmp/path_$dev.md" 2>/dev/null || tail -n 5 "/tmp/path_$dev.log"
@@ -99,7 +100,7 @@ for tool in racecheck memcheck; do
   echo "$tool rc=$?"; tail -n 3 "$OUT/sanitize.log"
 done
 
-if command -v ncu > /dev/null; then
+if [ "${NCU:-1}" = 1 ] && command -v ncu > /dev/null; then
   step "ncu: one tile-kernel launch, d = 1e6, K = 256, float32 (where the time goes)"
   cat > /tmp/profile.py <<'PY'
 import torch, lassonet_ext
