@@ -26,10 +26,16 @@ class CrossEntropyLoss:
         self._targets = None  # see _scaled_targets
 
     def __call__(self, logits, y):
+        w = self._weight_like(logits)
         if not _classes_along_rows(logits):
-            return F.cross_entropy(logits, y, weight=self.weight)
+            return F.cross_entropy(logits, y, weight=w)
         # As one (1, classes, n) "image" of n pixels: torch's softmax then runs along memory.
-        return F.cross_entropy(logits.t()[None], y[None], weight=self.weight)
+        return F.cross_entropy(logits.t()[None], y[None], weight=w)
+
+    def _weight_like(self, t):
+        """The class weights on t's device and in its dtype (a user's weight tensor may stay on
+        the CPU while the model trains on a GPU)."""
+        return None if self.weight is None else self.weight.to(device=t.device, dtype=t.dtype)
 
     def value_and_grad(self, logits, y):
         transposed = _classes_along_rows(logits)
@@ -50,8 +56,7 @@ class CrossEntropyLoss:
 
     def _value(self, logp, y, dim):
         """The mean loss from log-probabilities (classes along ``dim``)."""
-        w = None if self.weight is None else self.weight.to(logp.dtype)
-        return F.nll_loss(logp.t() if dim == 0 else logp, y, weight=w)
+        return F.nll_loss(logp.t() if dim == 0 else logp, y, weight=self._weight_like(logp))
 
     def _grad(self, prob, y, dim):
         """The loss's gradient from the softmax ``prob`` (classes along ``dim``): per sample,
@@ -74,7 +79,7 @@ class CrossEntropyLoss:
         if self.weight is None:
             coef = 1.0 / y.shape[0]
         else:
-            w = self.weight[y].to(like.dtype)
+            w = self._weight_like(like)[y]
             coef = (w / w.sum()).unsqueeze(dim)
         self._targets = y, key, (onehot.mul_(-coef), coef)
         return self._targets[2]

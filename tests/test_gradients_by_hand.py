@@ -67,6 +67,22 @@ def test_cross_entropy_gradient_follows_new_or_changed_labels(weighted):
     torch.testing.assert_close(grad32, ref_grad.float())
 
 
+def test_cross_entropy_takes_class_weights_on_the_cpu_and_in_another_dtype(device):
+    # A user's class weights may stay a float32 CPU tensor while the model trains in float64, on a
+    # GPU too: every entry point must give what weights in the logits' device and dtype give.
+    g = torch.Generator().manual_seed(7)
+    logits = (3 * torch.randn(30, 4, generator=g, dtype=torch.float64)).to(device)
+    y, y_val = (t.to(device) for t in torch.randint(0, 4, (2, 30), generator=g))
+    weight = torch.rand(4, generator=g) + 0.1  # float32, CPU
+    given, matched = CrossEntropyLoss(weight), CrossEntropyLoss(weight.to(device, torch.float64))
+    torch.testing.assert_close(given(logits, y), matched(logits, y), **F64)
+    for a, b in zip(given.value_and_grad(logits.clone(), y), matched.value_and_grad(logits.clone(), y)):
+        torch.testing.assert_close(a, b, **F64)
+    both = torch.cat([logits, logits.flip(0)]).t().contiguous()  # the joint pass's (classes, n + n_val)
+    for a, b in zip(given.split_value_and_grad(both, 30, y, y_val), matched.split_value_and_grad(both, 30, y, y_val)):
+        torch.testing.assert_close(a, b, **F64)
+
+
 def test_mse_gradient_is_autograds(device):
     g = torch.Generator().manual_seed(1)
     pred = torch.randn(30, 3, generator=g, dtype=torch.float64).to(device)
