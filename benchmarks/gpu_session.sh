@@ -7,8 +7,10 @@
 #
 # If BASE names folders (space-separated) with other source trees of this package (say, main
 # before a kernel change, or a variant), they are built too and benchmarked side by side: an A/B
-# on the same card in one run. PATH_BENCH=0 skips the path benchmark and NCU=0 the profile (for a
-# lease too short for everything).
+# on the same card in one run; ROUNDS=n repeats the benchmarks that many times (trees in turn, so
+# clock drift does not favour one), BENCH_ARGS narrows the bench_prox grid (say "--ds 1e5").
+# PATH_BENCH=0 skips the path benchmark, SELECT=0 the select run, NCU=0 the profile (for a lease too
+# short for everything).
 set -u
 OUT=${OUT:-/tmp/gpu}
 BUDGET_S=${BUDGET_S:-420}
@@ -44,7 +46,7 @@ wait $builds  # by pid: a bare wait would also wait for the tee above
 for f in "$OUT"/build.log /tmp/build_*.log; do [ -f "$f" ] && echo "$f: $(tail -n 1 "$f")"; done
 # registers, stack (spills) and shared memory of the float/double kernels
 cuobjdump --dump-resource-usage lassonet_ext/_C*.so 2>&1 | grep -A1 -E "(tile|column)_kernelI(ff|dd)" \
-  | grep -oE "(tile|column)_kernelI(ff|dd)|REG:[0-9]+ STACK:[0-9]+ SHARED:[0-9]+" | paste - -
+  | grep -oE "(tile|column)_kernelI(ff|dd)(Lb[01]E)?|REG:[0-9]+ STACK:[0-9]+ SHARED:[0-9]+" | paste - -
 
 step "CUDA tests (every test id with cuda in it)"
 PYTHONPATH=$root timeout "$(limit 200)" python3 -m pytest -q -p no:cacheprovider -k cuda \
@@ -52,10 +54,12 @@ PYTHONPATH=$root timeout "$(limit 200)" python3 -m pytest -q -p no:cacheprovider
   tests/test_estimators.py tests/test_gradients_by_hand.py > "$OUT/pytest_cuda.log" 2>&1
 echo "pytest rc=$?"; tail -n 15 "$OUT/pytest_cuda.log"
 
-step "the main job on the GPU: lassonet-ext select --device cuda (bundled Mice Protein data)"
-PYTHONPATH=$root timeout "$(limit 90)" python3 -m lassonet_ext select --device cuda --quiet --out /tmp/select_cuda \
-  > /tmp/select_cuda.log 2>&1
-echo "rc=$?"; grep -iE "device|best|wall|took|seconds| s$" /tmp/select_cuda.log | head -n 8; tail -n 4 /tmp/select_cuda.log
+if [ "${SELECT:-1}" = 1 ]; then
+  step "the main job on the GPU: lassonet-ext select --device cuda (bundled Mice Protein data)"
+  PYTHONPATH=$root timeout "$(limit 90)" python3 -m lassonet_ext select --device cuda --quiet --out /tmp/select_cuda \
+    > /tmp/select_cuda.log 2>&1
+  echo "rc=$?"; grep -iE "device|best|wall|took|seconds| s$" /tmp/select_cuda.log | head -n 8; tail -n 4 /tmp/select_cuda.log
+fi
 
 [ "${PATH_BENCH:-1}" = 1 ] && step "our path on the GPU and on this machine's CPU cores (bench_path.py: Mice Protein, MNIST)"
 # mnist.npz comes from DATA_DIR (the ../shared beside a checkout does not travel to a lent machine)
@@ -65,21 +69,27 @@ echo "rc=$?"; grep -iE "device|best|wall|took|seconds| s$" /tmp/select_cuda.log 
   echo "$dev rc=$?"; cat "/tmp/path_$dev.md" 2>/dev/null || tail -n 5 "/tmp/path_$dev.log"
 done
 
-# bench TREE NAME: the full grid with TREE's build, table to $OUT/NAME.md (appended)
+# bench TREE NAME FILE: the grid (BENCH_ARGS) with TREE's build, table appended to $OUT/FILE.md
 bench() {
   step "benchmark: $2 (${1#$root/})"
   PYTHONPATH=$1 timeout "$(limit 120)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
-    --markdown "/tmp/$2.md" > "/tmp/$2.log" 2>&1
+    ${BENCH_ARGS:-} --markdown "/tmp/$2.md" > "/tmp/$2.log" 2>&1
   echo "rc=$?"; { echo; echo "### ${1#$root/}"; cat "/tmp/$2.md" 2>/dev/null || tail -n 5 "/tmp/$2.log"; } | tee -a "$OUT/$3.md"
 }
-bench "$root" this bench_cuda
-for base in $BASE; do bench "$root/$base" "base_$(basename "$base")" bench_cuda_base; done
-
-step "benchmark: d = 1e6 (W well beyond the L2), float32"
-for tree in "$root" $(for base in $BASE; do echo "$root/$base"; done); do
-  echo "--- $tree"
-  PYTHONPATH=$tree timeout "$(limit 45)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
-    --dtypes float32 --ds 1e6 --Ks 16,64,256 2>&1 | grep -E "^float"
+trees="$root"; for base in $BASE; do trees="$trees $root/$base"; done
+for round in $(seq "${ROUNDS:-1}"); do
+  # odd rounds run the trees in the given order, even rounds in reverse
+  order=$trees; [ $((round % 2)) = 0 ] && order=$(echo $trees | tr ' ' '\n' | tac | tr '\n' ' ')
+  for tree in $order; do
+    if [ "$tree" = "$root" ]; then bench "$root" this bench_cuda; else
+      bench "$tree" "base_$(basename "$tree")" bench_cuda_base; fi
+  done
+  step "benchmark: d = 1e6 (W well beyond the L2), round $round"
+  for tree in $order; do
+    echo "--- $tree"
+    PYTHONPATH=$tree timeout "$(limit 60)" python3 benchmarks/bench_prox.py --device cuda --budget 0.1 \
+      --ds 1e6 --Ks 16,64,256 2>&1 | grep -E "^float"
+  done
 done
 
 step "racecheck and memcheck of the tile and column kernels (small shapes)"
