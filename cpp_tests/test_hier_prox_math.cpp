@@ -103,17 +103,14 @@ int unsorted_01_inputs(Network&& network) {
   return bad;
 }
 
-// Up to kSortedMaxEntries entries the op sorts instead of searching (solve_entries_sorted): both
-// are exact, so they agree to rounding.
+// Up to kSortedMaxEntries entries the CPU sorts (solve_entries_sorted) where the GPU searches
+// (solve_entries_searched): both are exact, so they agree to rounding.
 template <typename A>
 void check_sorted_equals_search(const std::vector<A>& w, A norm_v, ProxParams<A> p, A tol) {
   const auto entries = lassonet::column(w.data(), 1, (int64_t)w.size());
   const A v[1] = {norm_v};
   const auto sorted = lassonet::solve_entries_sorted<A>(lassonet::column(v, 1, 1), entries, p);
-  const auto st = lassonet::entries_stats<A>(entries, p.lam_bar, norm_v - p.lam, p.M);
-  const auto searched = lassonet::radius_from_stats<A>(norm_v, st, p, [&](A bound) {
-    return lassonet::entries_active<A>(entries, p.lam_bar, bound);
-  });
+  const auto searched = lassonet::solve_entries_searched<A>(lassonet::column(v, 1, 1), entries, p);
   A scale = norm_v + p.lam;
   for (A x : w) scale = std::max(scale, std::fabs(x));
   EXPECT(std::fabs(sorted.r - searched.r) <= tol * scale);

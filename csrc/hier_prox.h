@@ -16,10 +16,11 @@
 // shrink, so the loop stops, exactly, after at most K passes (in practice one to five; a pass
 // whose set's smallest entry stays above the new bound needs no confirming pass). Features with at
 // most 16 W entries are sorted instead (solve_entries_sorted: a sorting network, then the largest
-// candidate over the sorted prefixes). Each feature's result is a function of its own entries
-// computed in a fixed order, so it does not depend on how features are split between threads, and
-// every CPU path (chunks, lone features, each instruction set) gives the same bits. (nvcc
-// contracts multiply-adds into FMAs by default, so the CUDA kernels agree to rounding.)
+// candidate over the sorted prefixes) on the CPU; the GPU searches (sorts_entries). Each
+// feature's result is a function of its own entries computed in a fixed order, so it does not
+// depend on how features are split between threads, and every CPU path (chunks, lone features,
+// each instruction set) gives the same bits. (The CUDA kernels agree to rounding: nvcc contracts
+// multiply-adds into FMAs by default, and below 17 entries they search where the CPU sorts.)
 #pragma once
 
 #include <cmath>
@@ -520,16 +521,35 @@ LASSONET_HD FeatureRadius<A> solve_entries_sorted(const Entries<T>& v, const Ent
   return sol;
 }
 
-// Solve for r sequentially (CPU per-feature and group kernels, CUDA general paths): by sorting up
-// to kSortedMaxEntries entries, else by the active-set search.
+// r for any number of entries, by the active-set search.
 template <typename A, typename T>
-LASSONET_HD FeatureRadius<A> solve_entries(const Entries<T>& v, const Entries<T>& w,
-                                           ProxParams<A> p) {
-  if (w.size() <= kSortedMaxEntries) return solve_entries_sorted<A>(v, w, p);
+LASSONET_HD FeatureRadius<A> solve_entries_searched(const Entries<T>& v, const Entries<T>& w,
+                                                    ProxParams<A> p) {
   const A norm_v = entries_norm<A>(v);
   const ShrunkStats<A> st = entries_stats<A>(w, p.lam_bar, norm_v - p.lam, p.M);
   auto active = [&](A bound) { return entries_active<A>(w, p.lam_bar, bound); };
   return radius_from_stats<A>(norm_v, st, p, active);
+}
+
+// Whether solve_entries sorts n entries: on the CPU up to kSortedMaxEntries; on the GPU never.
+// There a thread's 16 sorted values cost registers (and the kernels that held the sorted code
+// more registers even where it never ran), and the search was faster on an H100: d = 1e6, K = 16,
+// float32 0.092 ms searched vs 0.109 sorted, float64 0.163 vs 0.177 (benchmarks/RESULTS.md).
+LASSONET_HD bool sorts_entries(int64_t n) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  (void)n;
+  return false;
+#else
+  return n <= kSortedMaxEntries;
+#endif
+}
+
+// Solve for r sequentially (CPU per-feature and group kernels, CUDA kernels but the warp path).
+template <typename A, typename T>
+LASSONET_HD FeatureRadius<A> solve_entries(const Entries<T>& v, const Entries<T>& w,
+                                           ProxParams<A> p) {
+  if (sorts_entries(w.size())) return solve_entries_sorted<A>(v, w, p);
+  return solve_entries_searched<A>(v, w, p);
 }
 
 // The new value of an entry x of theta_j (or theta_G) for the solution sol: sign(x) r for a single

@@ -98,13 +98,11 @@ __device__ __forceinline__ void copy_tile(scalar_t* __restrict__ tile, scalar_t*
 
 // One block per tile of tile_f adjacent features x all K rows, staged in shared memory (rows padded
 // by one element: lanes walking down one column hit distinct banks); one warp per feature, or one
-// thread per feature when K is small. The two are separate kernels: the thread's sorted path for
-// K <= 16 holds 16 values in registers, which made the warp's code spill (float64) when they
-// shared one kernel's register budget.
-template <typename scalar_t, typename A, bool kThreadPerFeature>
-__global__ void __launch_bounds__(kThreadPerFeature ? kThreadTile : kMaxTileThreads, 3)
+// thread per feature when K is small.
+template <typename scalar_t, typename A>
+__global__ void __launch_bounds__(kMaxTileThreads, 3)
     hier_prox_tile_kernel(scalar_t* __restrict__ theta, scalar_t* __restrict__ W, Layout L,
-                          ProxParams<A> p, int tile_f) {
+                          ProxParams<A> p, int tile_f, bool thread_per_feature) {
   extern __shared__ unsigned char smem_raw[];
   scalar_t* tile = reinterpret_cast<scalar_t*>(smem_raw);  // [K][tile_f + 1]
   __shared__ int any_changed;
@@ -121,7 +119,7 @@ __global__ void __launch_bounds__(kThreadPerFeature ? kThreadTile : kMaxTileThre
     copy_tile<true>(tile, W, L, j0, tile_f, nf);
     __syncthreads();
 
-    if (kThreadPerFeature) {
+    if (thread_per_feature) {
       // Small K: thread f runs the sequential header code on its column of the tile (lanes read
       // adjacent addresses, no warp reductions), tile_f == blockDim.x features at once.
       const int f = threadIdx.x;
@@ -255,8 +253,7 @@ void launch_flat(const ProxLayout& PL, scalar_t* th, scalar_t* w, ProxParams<acc
 
   const TilePlan plan = plan_tile(L.K, sizeof(scalar_t), *prop);
   if (plan.features > 0) {
-    auto kernel = plan.thread_per_feature ? hier_prox_tile_kernel<scalar_t, A, true>
-                                          : hier_prox_tile_kernel<scalar_t, A, false>;
+    auto kernel = hier_prox_tile_kernel<scalar_t, A>;
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(plan.smem)));
     // Shared memory over L1: W passes through once, so several tiles per SM pay more than L1.
@@ -264,7 +261,8 @@ void launch_flat(const ProxLayout& PL, scalar_t* th, scalar_t* w, ProxParams<acc
                                         cudaSharedmemCarveoutMaxShared));
     const int64_t n_tiles = (L.d + plan.features - 1) / plan.features;
     const int blocks = static_cast<int>(std::min<int64_t>(n_tiles, max_blocks()));
-    kernel<<<blocks, plan.threads, plan.smem, stream>>>(th, w, L, p, plan.features);
+    kernel<<<blocks, plan.threads, plan.smem, stream>>>(th, w, L, p, plan.features,
+                                                        plan.thread_per_feature);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
   }
