@@ -251,7 +251,7 @@ def test_cpu_kernel_runs_on_several_threads():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("K", [5, 11, 16, 64, 300])
+@pytest.mark.parametrize("K", [5, 11, 16, 17, 40, 64, 65, 300])
 def test_cpu_paths_agree_bitwise(dtype, K):
     # The CPU kernel solves chunks of adjacent features and lone features by different loops (and
     # only the lone-feature search stops early on the set's smallest entry).
@@ -261,6 +261,38 @@ def test_cpu_paths_agree_bitwise(dtype, K):
         th, w = run_op(theta, W, lam, M, lam_bar)
         th_c, w_c = run_op(theta, W.t().contiguous().t(), lam, M, lam_bar)
         assert torch.equal(th, th_c) and torch.equal(w, w_c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("K", [17, 40, 64])
+def test_sorted_top_16_hands_crowded_features_to_the_search(dtype, K):
+    # From 17 to 64 entries the CPU sorts only the 16 largest and keeps that radius where it is
+    # provably the optimum; features with more than 16 active entries (theta_j near 0, entries of
+    # one size, a small M) take the search's, in chunks and alone. Every chunk below mixes such
+    # features with ordinary ones, dying ones whose entries are all nonzero (exact without the
+    # search) and a non-finite one.
+    g = torch.Generator().manual_seed(K)
+    d = 32 * 4 + 7
+    theta = torch.randn(1, d, generator=g, dtype=torch.float64)
+    W = torch.randn(K, d, generator=g, dtype=torch.float64) * 0.3
+    crowded = torch.arange(0, d, 3)
+    theta[:, crowded] *= 1e-3
+    W[:, crowded] = W[:, crowded].sign() * (1.0 + 0.01 * torch.rand(K, len(crowded), generator=g, dtype=torch.float64))
+    dying = torch.arange(1, d, 7)
+    theta[:, dying], W[:, dying] = 1e-3, 1e-4 * W[:, dying].sign()
+    theta[:, 5], W[3, 5] = float("nan"), 1.0
+    theta, W = theta.to(dtype), W.to(dtype)
+    finite = torch.ones(d, dtype=torch.bool)
+    finite[5] = False
+    for lam, M, lam_bar in [(0.05, 0.1, 0.0), (0.01, 0.3, 0.0), (0.05, 0.2, 0.05), (0.1, 0.0, 0.0)]:
+        th, w = run_op(theta, W, lam, M, lam_bar)
+        th_c, w_c = run_op(theta, W.t().contiguous().t(), lam, M, lam_bar)
+        assert torch.equal(_bits(th), _bits(th_c)) and torch.equal(_bits(w), _bits(w_c)), (lam, M, lam_bar)
+        assert torch.isnan(th[:, 5]).all() and torch.isnan(w[:, 5]).all()
+        assert_matches_solver(theta[:, finite], W[:, finite], lam, M, lam_bar, th[:, finite], w[:, finite])
+        if M > 0:  # (the crowded features hold more than 16 active entries)
+            active = (w[:, crowded].abs() >= M * th[:, crowded].abs() * (1 - 1e-4)) & (w[:, crowded] != 0)
+            assert (active.sum(0) > 16).float().mean() > 0.5, active.sum(0)
 
 
 def _bits(t):

@@ -282,19 +282,21 @@ inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
 }
 #endif
 
-// Lanes c0 .. c0 + W - 1 of a chunk's sort array (K <= kSortedMaxEntries rows, zero-padded to the
-// network's width) as W-lane GCC vectors, one per row, that stay in registers through the sorting
-// network and the candidates (the header's compare_exchange and sorted_candidate_step, run on
+// Lanes c0 .. c0 + W - 1 of a chunk's sort array (K <= kSortedTopMaxEntries rows, zero-padded to
+// sorted_rows(K)) as W-lane GCC vectors, one per row, that stay in registers through the sorting
+// networks and the candidates (the header's sorted_top_16 and sorted_candidate_step, run on
 // vectors): from memory, every comparator stored and reloaded its rows (1.5x slower). Writes the
-// lanes' largest candidate and largest entry.
+// lanes' largest candidate, largest entry and 16th largest.
 template <int C, int W, typename A>
-inline void sort_lanes_in_registers(A (&s)[kSortedMaxEntries][C], int c0, int64_t K, const A* base, A M,
-                                    const A* reciprocal, A* best, A* s_max) {
+inline void sort_lanes_in_registers(A (&s)[kSortedTopMaxEntries][C], int c0, int64_t K, const A* base, A M,
+                                    const A* reciprocal, A* best, A* s_max, A* s16) {
   typedef A V __attribute__((vector_size(W * sizeof(A))));
   V v[kSortedMaxEntries];
-  LASSONET_UNROLL
-  for (int k = 0; k < kSortedMaxEntries; ++k) std::memcpy(&v[k], &s[k][c0], sizeof(V));
-  sorting_network(K, [&](int i, int j) { lanes_compare_exchange(v[i], v[j]); });
+  auto load_block = [&](V* block, int64_t b) {
+    LASSONET_UNROLL
+    for (int k = 0; k < kSortedMaxEntries; ++k) std::memcpy(&block[k], &s[b + k][c0], sizeof(V));
+  };
+  sorted_top_16(v, K, load_block, [](V& hi, V& lo) { lanes_compare_exchange(hi, lo); });
   V b, prefix = V{} + A(0);
   std::memcpy(&b, base + c0, sizeof(V));
   const V base_v = b, M_v = V{} + M;
@@ -304,6 +306,7 @@ inline void sort_lanes_in_registers(A (&s)[kSortedMaxEntries][C], int c0, int64_
   }
   std::memcpy(best + c0, &b, sizeof(V));
   std::memcpy(s_max + c0, &v[0], sizeof(V));
+  std::memcpy(s16 + c0, &v[kSortedMaxEntries - 1], sizeof(V));
 }
 #endif
 
@@ -343,10 +346,12 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
   for (int64_t k = 0; k < K; ++k) write_row(k);
 }
 
-// Solves C adjacent features with K <= kSortedMaxEntries as solve_entries_sorted does, lane by
-// lane: the shrunk magnitudes of all K rows stay in a K x C array (one vector row per entry), a
-// sorting network orders each lane's column, the candidates run down the sorted rows.
-// `reciprocal` holds candidate_reciprocal(M, m) for m = 0 .. K; `next` as in solve_chunk.
+// Solves C adjacent features with K <= kSortedTopMaxEntries as solve_entries does, lane by lane:
+// the shrunk magnitudes of all K rows stay in a K x C array (one vector row per entry), sorting
+// networks order each lane's column (the 16 largest beyond 16 rows), the candidates run down the
+// sorted rows. A lane whose sorted radius is not certainly exact (sorted_radius_exact) takes the
+// search's, on its column. `reciprocal` holds candidate_reciprocal(M, m) for m = 0 .. min(K, 16);
+// `next` as in solve_chunk.
 template <int C, bool kL1, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
@@ -354,9 +359,9 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   const A lam_bar = kL1 ? p.lam_bar : A(0);
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
-  A s[kSortedMaxEntries][C];
-  A sum_abs[C];
-  for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0); });
+  A s[kSortedTopMaxEntries][C];
+  A sum_abs[C], sum_s[C];
+  for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0), sum_s[c] = A(0); });
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
     if (next != nullptr) prefetch(next + k * row_stride);
@@ -364,22 +369,34 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
       const A x = static_cast<A>(row[c]);
       sum_abs[c] += detail::abs_(x);
       s[k][c] = sort_key(x, lam_bar);
+      sum_s[c] += s[k][c];
     });
   }
-  for (int64_t k = K; k < sorting_network_width(K); ++k) {
+  // (at least 16 rows: the vectors load 16, and s16 reads the 16th)
+  for (int64_t k = K; k < std::max<int64_t>(sorted_rows(K), kSortedMaxEntries); ++k) {
     for_each_feature<C, A>([&](int c) { s[k][c] = A(0); });
   }
-  A base[C], best[C], s_max[C];
+  A base[C], best[C], s_max[C], s16[C];
   for_each_feature<C, A>([&](int c) { base[c] = norm_v[c] - p.lam; });
 #if LASSONET_LANE_VECTORS
   constexpr int W = C / 2;
-  sort_lanes_in_registers<C, W>(s, 0, K, base, p.M, reciprocal, best, s_max);
-  sort_lanes_in_registers<C, W>(s, W, K, base, p.M, reciprocal, best, s_max);
+  sort_lanes_in_registers<C, W>(s, 0, K, base, p.M, reciprocal, best, s_max, s16);
+  sort_lanes_in_registers<C, W>(s, W, K, base, p.M, reciprocal, best, s_max, s16);
 #else
-  sorting_network(K, [&](int i, int j) { chunk_compare_exchange<C>(s[i], s[j]); });
+  // sorted_top_16 on the array's rows: the first 16 are the top list, each later block is sorted
+  // in place and merged into them.
+  auto cx = [&](int i, int j) { chunk_compare_exchange<C>(s[i], s[j]); };
+  sorting_network(K, cx);
+  for (int64_t b = kSortedMaxEntries; b < K; b += kSortedMaxEntries) {
+    sorting_network_16([&](int i, int j) { cx(b + i, b + j); });
+    for (int k = 0; k < kSortedMaxEntries; ++k) cx(k, b + kSortedMaxEntries - 1 - k);
+    bitonic_network_16(cx);
+  }
   A prefix[C];
-  for_each_feature<C, A>([&](int c) { prefix[c] = A(0), best[c] = base[c], s_max[c] = s[0][c]; });
-  for (int64_t k = 0; k < K; ++k) {
+  for_each_feature<C, A>([&](int c) {
+    prefix[c] = A(0), best[c] = base[c], s_max[c] = s[0][c], s16[c] = s[kSortedMaxEntries - 1][c];
+  });
+  for (int64_t k = 0; k < std::min<int64_t>(K, kSortedMaxEntries); ++k) {
     const A* row = s[k];
     const A rk = reciprocal[k + 1];
     for_each_feature<C, A>([&](int c) {
@@ -390,12 +407,19 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   }
 #endif
   A r[C];
-  int32_t finite[C];
+  int32_t finite[C], inexact = 0;
   for_each_feature<C, A>([&](int c) {
     const bool fin = finite_feature(norm_v[c], sum_abs[c]);
     r[c] = sorted_radius(norm_v[c], fin, s_max[c], best[c], p);
     finite[c] = fin ? 1 : 0;
+    inexact |= sorted_radius_exact(K, fin, r[c], s16[c], base[c], sum_s[c], p) ? 0 : 1;
   });
+  if (inexact != 0) {  // (rare: more than 16 entries may be active)
+    for (int c = 0; c < C; ++c) {
+      if (sorted_radius_exact(K, finite[c] != 0, r[c], s16[c], base[c], sum_s[c], p)) continue;
+      r[c] = solve_entries_searched<A>(column(th + c * th_col, th_row, m), column(rows + c, row_stride, K), p).r;
+    }
+  }
   chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, s_max, nullptr, 0);
 }
 
@@ -514,14 +538,16 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   const int64_t chunks_end = j0 + (j1 - j0) / C * C;
   std::unique_ptr<A[]> scratch;
   std::unique_ptr<int32_t[]> kept;
-  if (chunks_end > j0 && job.K > kSortedMaxEntries && job.K >= scratch_min_k<A>()) {
+  if (chunks_end > j0 && job.K > kSortedTopMaxEntries && job.K >= scratch_min_k<A>()) {
     scratch.reset(new A[job.K * C]);
     if (kCompactingRounds) kept.reset(new int32_t[job.K]);
   }
   auto chunks = [&](auto l1) {
-    if (job.K <= kSortedMaxEntries) {
+    if (job.K <= kSortedTopMaxEntries) {
       A reciprocal[kSortedMaxEntries + 1];
-      for (int64_t k = 0; k <= job.K; ++k) reciprocal[k] = candidate_reciprocal(p.M, k);
+      for (int64_t k = 0; k <= std::min<int64_t>(job.K, kSortedMaxEntries); ++k) {
+        reciprocal[k] = candidate_reciprocal(p.M, k);
+      }
       for (int64_t j = j0; j < chunks_end; j += C) {
         const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
         solve_chunk_sorted<C, decltype(l1)::value, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col,
