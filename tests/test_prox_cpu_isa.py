@@ -19,11 +19,12 @@ import sys, torch, lassonet_ext
 out = []
 for dtype in (torch.float32, torch.float64):
     # chunk widths 8 to 32 (by build, dtype and K); d not a multiple of them; m > 1; lam_bar > 0;
-    # M = 0; huge M; a NaN feature; theta = 0 entering; K <= 16 (sorted prefixes) padded to 16
+    # M = 0; huge M; a NaN feature; theta = 0 entering; K <= 16 (sorted prefixes) padded to 16;
+    # K = 48 with M = 0.15 (more than 16 active entries: most features take the search)
     for K, d, m, lam, M, lam_bar in ((16, 1000, 1, 0.1, 1.0, 0.0), (256, 3001, 1, 0.1, 1.0, 0.0),
                                      (64, 517, 3, 0.3, 2.0, 0.05), (1024, 250, 1, 0.05, 0.5, 0.01),
                                      (100, 160, 2, 1e-3, 1e3, 0.0), (7, 64, 1, 0.5, 0.0, 0.0),
-                                     (11, 300, 2, 0.2, 1.5, 0.05)):
+                                     (11, 300, 2, 0.2, 1.5, 0.05), (48, 200, 1, 0.01, 0.15, 0.0)):
         g = torch.Generator().manual_seed(K + d)
         theta = torch.randn(m, d, generator=g, dtype=torch.float64).to(dtype)
         W = (torch.randn(K, d, generator=g, dtype=torch.float64) * 0.3).to(dtype)
@@ -59,7 +60,7 @@ def test_wider_chunks_equal_the_baseline_bit_for_bit(tmp_path, capability, needs
     if not needs <= cpu_flags():
         pytest.skip(f"this CPU lacks {', '.join(sorted(needs - cpu_flags()))}")
     wide, baseline = outputs(tmp_path, capability), outputs(tmp_path, "default")
-    assert len(wide) == len(baseline) == 28
+    assert len(wide) == len(baseline) == 32
     for a, b in zip(wide, baseline):
         assert torch.equal(a.isnan(), b.isnan())
         assert torch.equal(a.nan_to_num(nan=0.0), b.nan_to_num(nan=0.0))

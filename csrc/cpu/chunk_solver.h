@@ -346,12 +346,118 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
   for (int64_t k = 0; k < K; ++k) write_row(k);
 }
 
+// Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
+// features) and whose theta columns start at th + c * th_col. Every pass is a walk down the rows
+// with an inner loop over the C features in registers (vectorised), and the per-feature steps
+// between passes (norms, the search's start, theta's update) run across the features too, without
+// branches: at small K they cost more than the passes, and data-dependent branches (does the
+// feature die? is any entry clipped?) mispredict. Each lane computes what hier_prox_feature
+// computes for its feature, operation for operation. `next` is the next chunk's first row,
+// prefetched during the first pass (rows lie on different pages once K is large, which the
+// hardware prefetcher does not follow). `scratch`, where not null, holds K * C values: the first
+// pass stores the shrunk magnitudes there and the search rounds read them (see scratch_min_k);
+// `kept` (K values, with scratch in the compacting build) lists the rows the rounds kept.
+//
+// search_chunk finds the radii r (with theta's norms, the finite flags and each lane's largest
+// shrunk magnitude s_max) and returns the rows a write-back must cover: `kept` (n_kept of them)
+// or nullptr for all; solve_chunk writes them back.
+template <int C, bool kL1, typename scalar_t, typename A>
+const int32_t* search_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
+                            int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next, A* scratch,
+                            int32_t* kept, A* norm_v, A* r, int32_t* finite, A* s_max, int64_t& n_kept) {
+  // kL1 = false (lam_bar = 0): lam_bar is the constant 0 here, so the compiler drops the
+  // subtractions (x - 0 is x, bit for bit, NaN and -0 included).
+  const A lam_bar = kL1 ? p.lam_bar : A(0);
+  chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
+  ChunkStats<C, A> stats;
+  using N = lane_count_t<A>;
+  for_each_feature<C, A>([&](int c) { stats.store(c, start_stats<A, N>(norm_v[c] - p.lam)); });
+  for (int64_t k = 0; k < K; ++k) {
+    const scalar_t* row = rows + k * row_stride;
+    if (next != nullptr) prefetch(next + k * row_stride);
+    for_each_feature<C, A>([&](int c) {
+      ShrunkStats<A, N> st = stats.load(c);
+      accumulate_stats(st, static_cast<A>(row[c]), lam_bar, p.M);
+      stats.store(c, st);
+    });
+    if (scratch != nullptr) {
+      A* s = scratch + k * C;
+      for_each_feature<C, A>([&](int c) { s[c] = shrunk_magnitude(static_cast<A>(row[c]), lam_bar); });
+    }
+  }
+  // The search's start for every feature: the header's start_search, run across the lanes.
+  A base[C], bound[C], sum[C];
+  int32_t last[C], done[C];
+  N count[C];
+  int32_t open = 0;
+  for_each_feature<C, A>([&](int c) {
+    ShrunkStats<A, N> st = stats.load(c);
+    finish_stats(st);
+    const RadiusSearch<A> q = start_search(norm_v[c], st, p);
+    r[c] = q.sol.r, base[c] = q.base, finite[c] = q.sol.finite ? 1 : 0;
+    done[c] = q.done, last[c] = q.count;
+    open |= done[c] ^ 1;
+  });
+  // Active-set rounds over the whole chunk until every feature is done (finished ones get an
+  // infinite bound; their steps change nothing). The steps run as one vector loop too. Up to
+  // kTrackMinMaxK rows the passes also track the set's smallest entry (ActiveSum::min), which
+  // spares the confirming round; with more rows it made each round about 1.5x slower (measured,
+  // K >= 64), so there it is passed as -inf ("unknown"). Either way r is the same.
+  constexpr A inf = std::numeric_limits<A>::infinity();
+  const bool track_min = K <= kTrackMinMaxK;
+  A min_s[C];
+  int64_t scratch_rows = K;
+  int32_t rounds = 0;
+  // (lam_bar > 0 changes every nonzero entry: no row-list write, and finished lanes drop their rows)
+  const bool sparse_write =
+      kCompactingRounds && scratch != nullptr && K >= kSparseWriteMinK && p.lam_bar == A(0);
+  while (open != 0) {
+    // A finished lane's step ignores its sums, so its bound only decides which rows a compacting
+    // round keeps: +inf, or for a sparse write its final M r (its W entries above that are the ones
+    // the write clips; +inf still where r = 0 or the lane is not finite: every row is written then).
+    for_each_feature<C, A>([&](int c) {
+      const bool keeps = sparse_write && done[c] != 0 && finite[c] != 0 && r[c] > A(0);
+      bound[c] = done[c] != 0 && !keeps ? inf : p.M * r[c];
+      sum[c] = A(0), count[c] = 0, min_s[c] = track_min ? inf : -inf;
+    });
+    if (scratch != nullptr) {
+      scratch_rows = scratch_round<C>(scratch, sparse_write ? kept : nullptr, rounds == 0,
+                                      scratch_rows, bound, sum, count, min_s, track_min);
+    } else {
+      chunk_active_pass<C, A>(rows, row_stride, K, bound, sum, count, min_s, track_min,
+                              [&](scalar_t x) { return shrunk_magnitude(static_cast<A>(x), lam_bar); });
+    }
+    ++rounds;
+    open = 0;
+    for_each_feature<C, A>([&](int c) {
+      search_step(r[c], last[c], done[c], base[c], p.M, sum[c], static_cast<int32_t>(count[c]), min_s[c]);
+      open |= done[c] ^ 1;
+    });
+  }
+  for_each_feature<C, A>([&](int c) { s_max[c] = stats.max[c]; });
+  n_kept = scratch_rows;
+  return sparse_write && rounds > 0 ? kept : nullptr;
+}
+
+template <int C, bool kL1, typename scalar_t, typename A>
+void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
+                 int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next, A* scratch,
+                 int32_t* kept) {
+  A norm_v[C], r[C], s_max[C];
+  int32_t finite[C];
+  int64_t n_kept = 0;
+  const int32_t* write_rows = search_chunk<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, next, scratch,
+                                                   kept, norm_v, r, finite, s_max, n_kept);
+  chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, s_max, write_rows,
+                           n_kept);
+}
+
 // Solves C adjacent features with K <= kSortedTopMaxEntries as solve_entries does, lane by lane:
 // the shrunk magnitudes of all K rows stay in a K x C array (one vector row per entry), sorting
 // networks order each lane's column (the 16 largest beyond 16 rows), the candidates run down the
-// sorted rows. A lane whose sorted radius is not certainly exact (sorted_radius_exact) takes the
-// search's, on its column. `reciprocal` holds candidate_reciprocal(M, m) for m = 0 .. min(K, 16);
-// `next` as in solve_chunk.
+// sorted rows. Where some lane's sorted radius is not certainly exact (sorted_radius_exact), the
+// chunk's search (search_chunk) gives those lanes theirs. `reciprocal` holds
+// candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk.
 template <int C, bool kL1, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
@@ -407,109 +513,23 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   }
 #endif
   A r[C];
-  int32_t finite[C], inexact = 0;
+  int32_t finite[C], exact[C], inexact = 0;
   for_each_feature<C, A>([&](int c) {
     const bool fin = finite_feature(norm_v[c], sum_abs[c]);
     r[c] = sorted_radius(norm_v[c], fin, s_max[c], best[c], p);
     finite[c] = fin ? 1 : 0;
-    inexact |= sorted_radius_exact(K, fin, r[c], s16[c], base[c], sum_s[c], p) ? 0 : 1;
+    exact[c] = sorted_radius_exact(K, fin, r[c], s16[c], base[c], sum_s[c], p) ? 1 : 0;
+    inexact |= exact[c] ^ 1;
   });
-  if (inexact != 0) {  // (rare: more than 16 entries may be active)
-    for (int c = 0; c < C; ++c) {
-      if (sorted_radius_exact(K, finite[c] != 0, r[c], s16[c], base[c], sum_s[c], p)) continue;
-      r[c] = solve_entries_searched<A>(column(th + c * th_col, th_row, m), column(rows + c, row_stride, K), p).r;
-    }
+  if (inexact != 0) {  // (more than 16 entries may be active) the search's radii, for those lanes
+    A norm_q[C], r_q[C], s_max_q[C];
+    int32_t finite_q[C];
+    int64_t n_kept = 0;
+    search_chunk<C, kL1, scalar_t, A>(rows, row_stride, K, th, th_row, th_col, m, p, nullptr, nullptr, nullptr,
+                                      norm_q, r_q, finite_q, s_max_q, n_kept);
+    for_each_feature<C, A>([&](int c) { r[c] = exact[c] != 0 ? r[c] : r_q[c]; });
   }
   chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, s_max, nullptr, 0);
-}
-
-// Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
-// features) and whose theta columns start at th + c * th_col. Every pass is a walk down the rows
-// with an inner loop over the C features in registers (vectorised), and the per-feature steps
-// between passes (norms, the search's start, theta's update) run across the features too, without
-// branches: at small K they cost more than the passes, and data-dependent branches (does the
-// feature die? is any entry clipped?) mispredict. Each lane computes what hier_prox_feature
-// computes for its feature, operation for operation. `next` is the next chunk's first row,
-// prefetched during the first pass (rows lie on different pages once K is large, which the
-// hardware prefetcher does not follow). `scratch`, where not null, holds K * C values: the first
-// pass stores the shrunk magnitudes there and the search rounds read them (see scratch_min_k);
-// `kept` (K values, with scratch in the compacting build) lists the rows the rounds kept.
-template <int C, bool kL1, typename scalar_t, typename A>
-void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
-                 int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next, A* scratch,
-                 int32_t* kept) {
-  // kL1 = false (lam_bar = 0): lam_bar is the constant 0 here, so the compiler drops the
-  // subtractions (x - 0 is x, bit for bit, NaN and -0 included).
-  const A lam_bar = kL1 ? p.lam_bar : A(0);
-  A norm_v[C];
-  chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
-  ChunkStats<C, A> stats;
-  using N = lane_count_t<A>;
-  for_each_feature<C, A>([&](int c) { stats.store(c, start_stats<A, N>(norm_v[c] - p.lam)); });
-  for (int64_t k = 0; k < K; ++k) {
-    const scalar_t* row = rows + k * row_stride;
-    if (next != nullptr) prefetch(next + k * row_stride);
-    for_each_feature<C, A>([&](int c) {
-      ShrunkStats<A, N> st = stats.load(c);
-      accumulate_stats(st, static_cast<A>(row[c]), lam_bar, p.M);
-      stats.store(c, st);
-    });
-    if (scratch != nullptr) {
-      A* s = scratch + k * C;
-      for_each_feature<C, A>([&](int c) { s[c] = shrunk_magnitude(static_cast<A>(row[c]), lam_bar); });
-    }
-  }
-  // The search's start for every feature: the header's start_search, run across the lanes.
-  A r[C], base[C], bound[C], sum[C];
-  int32_t last[C], done[C], finite[C];
-  N count[C];
-  int32_t open = 0;
-  for_each_feature<C, A>([&](int c) {
-    ShrunkStats<A, N> st = stats.load(c);
-    finish_stats(st);
-    const RadiusSearch<A> q = start_search(norm_v[c], st, p);
-    r[c] = q.sol.r, base[c] = q.base, finite[c] = q.sol.finite ? 1 : 0;
-    done[c] = q.done, last[c] = q.count;
-    open |= done[c] ^ 1;
-  });
-  // Active-set rounds over the whole chunk until every feature is done (finished ones get an
-  // infinite bound; their steps change nothing). The steps run as one vector loop too. Up to
-  // kTrackMinMaxK rows the passes also track the set's smallest entry (ActiveSum::min), which
-  // spares the confirming round; with more rows it made each round about 1.5x slower (measured,
-  // K >= 64), so there it is passed as -inf ("unknown"). Either way r is the same.
-  constexpr A inf = std::numeric_limits<A>::infinity();
-  const bool track_min = K <= kTrackMinMaxK;
-  A min_s[C];
-  int64_t scratch_rows = K;
-  int32_t rounds = 0;
-  // (lam_bar > 0 changes every nonzero entry: no row-list write, and finished lanes drop their rows)
-  const bool sparse_write =
-      kCompactingRounds && scratch != nullptr && K >= kSparseWriteMinK && p.lam_bar == A(0);
-  while (open != 0) {
-    // A finished lane's step ignores its sums, so its bound only decides which rows a compacting
-    // round keeps: +inf, or for a sparse write its final M r (its W entries above that are the ones
-    // the write clips; +inf still where r = 0 or the lane is not finite: every row is written then).
-    for_each_feature<C, A>([&](int c) {
-      const bool keeps = sparse_write && done[c] != 0 && finite[c] != 0 && r[c] > A(0);
-      bound[c] = done[c] != 0 && !keeps ? inf : p.M * r[c];
-      sum[c] = A(0), count[c] = 0, min_s[c] = track_min ? inf : -inf;
-    });
-    if (scratch != nullptr) {
-      scratch_rows = scratch_round<C>(scratch, sparse_write ? kept : nullptr, rounds == 0,
-                                      scratch_rows, bound, sum, count, min_s, track_min);
-    } else {
-      chunk_active_pass<C, A>(rows, row_stride, K, bound, sum, count, min_s, track_min,
-                              [&](scalar_t x) { return shrunk_magnitude(static_cast<A>(x), lam_bar); });
-    }
-    ++rounds;
-    open = 0;
-    for_each_feature<C, A>([&](int c) {
-      search_step(r[c], last[c], done[c], base[c], p.M, sum[c], static_cast<int32_t>(count[c]), min_s[c]);
-      open |= done[c] ^ 1;
-    });
-  }
-  chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, stats.max,
-                           sparse_write && rounds > 0 ? kept : nullptr, scratch_rows);
 }
 
 // From this many rows on, a chunk's search rounds read a contiguous scratch copy of its shrunk
