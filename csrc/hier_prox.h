@@ -26,6 +26,13 @@
 #include <cmath>
 #include <cstdint>
 
+// x86 host code (not a GPU's): the sequential sort's compare-exchange as SSE max/min (see
+// scalar_compare_exchange).
+#if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__) && (defined(__x86_64__) || defined(_M_X64))
+#include <emmintrin.h>
+#define LASSONET_SSE2_MINMAX 1
+#endif
+
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define LASSONET_HD __host__ __device__ __forceinline__
 #else
@@ -129,14 +136,6 @@ struct Entries {
   int64_t col;
 
   LASSONET_HD int64_t size() const { return n_cols * rows * inner; }
-
-  // Entry i in for_each's order.
-  LASSONET_HD T& at(int64_t i) const {
-    if (n_cols == 1 && inner == 1) return base[(cols != nullptr ? cols[0] : col) * col_stride + i * row_stride];
-    const int64_t per_col = rows * inner;
-    const int64_t c = i / per_col, k = (i - c * per_col) / inner, t = i - c * per_col - k * inner;
-    return base[(cols != nullptr ? cols[c] : col) * col_stride + k * row_stride + t * inner_stride];
-  }
 
   template <typename F>
   LASSONET_HD void for_each(F&& f) const {
@@ -481,6 +480,28 @@ LASSONET_HD void compare_exchange(A& hi, A& lo) {
   lo = x > y ? y : x;
 }
 
+// compare_exchange for one feature's values (solve_entries_sorted; the CPU chunks run
+// compare_exchange on vectors of lanes). On x86 hosts as maxss/minss: hi = max(x, y) is
+// x > y ? x : y and lo = min(y, x) is y < x ? y : x, the same selects bit for bit. From the
+// selects GCC made a conditional swap around a branch, which random data mispredicts: one feature
+// at a time (column-major W), K = 17 to 64, the sort took 2.4-6.4x the search's time.
+template <typename A>
+LASSONET_HD void scalar_compare_exchange(A& hi, A& lo) {
+  compare_exchange(hi, lo);
+}
+#if defined(LASSONET_SSE2_MINMAX)
+inline void scalar_compare_exchange(float& hi, float& lo) {
+  const __m128 x = _mm_set_ss(hi), y = _mm_set_ss(lo);
+  hi = _mm_cvtss_f32(_mm_max_ss(x, y));
+  lo = _mm_cvtss_f32(_mm_min_ss(y, x));
+}
+inline void scalar_compare_exchange(double& hi, double& lo) {
+  const __m128d x = _mm_set_sd(hi), y = _mm_set_sd(lo);
+  hi = _mm_cvtsd_f64(_mm_max_sd(x, y));
+  lo = _mm_cvtsd_f64(_mm_min_sd(y, x));
+}
+#endif
+
 // An entry's shrunk magnitude as the sort takes it: max(|x| - lam_bar, 0) (NaN becomes 0: the
 // feature is marked non-finite by its sum of |x| instead).
 template <typename A>
@@ -544,8 +565,9 @@ LASSONET_HD A sorted_radius(A norm_v, bool finite, A s_max, A best, ProxParams<A
 }
 
 // r for a feature (or group) with at most kSortedTopMaxEntries W entries, by sorting (the 16
-// largest beyond 16 entries), and whether it is exact (else the search must decide). The loops
-// run over the fixed width, so that s stays in registers on the GPU.
+// largest beyond 16 entries), and whether it is exact (else the search must decide). A feature
+// with no entry clipped (or not finite) skips the sort: sorted_radius gives it base (or 0) either
+// way, and the search's start finds it in one pass.
 template <typename A>
 struct SortedRadius {
   FeatureRadius<A> sol;
@@ -557,31 +579,37 @@ LASSONET_HD SortedRadius<A> solve_entries_sorted(const Entries<T>& v, const Entr
                                                  ProxParams<A> p) {
   const A norm_v = entries_norm<A>(v);
   const int64_t n = w.size();
-  A sum_abs = A(0), sum_s = A(0);
-  // Entries b .. b + 15 (zero past n) into block[], in index order (the sums too).
+  const A base = norm_v - p.lam;
+  A keys[kSortedTopMaxEntries];
+  A sum_abs = A(0), sum_s = A(0), s_max = A(0);
+  int64_t i = 0;
+  w.for_each([&](T& e) {  // (in index order, as the CPU chunks)
+    const A x = static_cast<A>(e);
+    sum_abs += detail::abs_(x);
+    const A key = sort_key(x, p.lam_bar);
+    keys[i++] = key;
+    sum_s += key;
+    s_max = key > s_max ? key : s_max;
+  });
+  SortedRadius<A> q;
+  q.sol.norm_v = norm_v;
+  q.sol.finite = finite_feature(norm_v, sum_abs);
+  q.exact = true;
+  if (!q.sol.finite || no_entry_clipped(base, p.M, s_max)) {  // r = 0 or base: nothing to sort
+    q.sol.r = sorted_radius(norm_v, q.sol.finite, s_max, base, p);
+    return q;
+  }
   auto load_block = [&](A* block, int64_t b) {
     LASSONET_UNROLL
-    for (int i = 0; i < kSortedMaxEntries; ++i) {
-      block[i] = A(0);
-      if (b + i < n) {
-        const A x = static_cast<A>(w.at(b + i));
-        sum_abs += detail::abs_(x);
-        block[i] = sort_key(x, p.lam_bar);
-        sum_s += block[i];
-      }
-    }
+    for (int i = 0; i < kSortedMaxEntries; ++i) block[i] = b + i < n ? keys[b + i] : A(0);
   };
   A s[kSortedMaxEntries];
-  sorted_top_16(s, n, load_block, [](A& hi, A& lo) { compare_exchange(hi, lo); });
-  const A base = norm_v - p.lam;
+  sorted_top_16(s, n, load_block, [](A& hi, A& lo) { scalar_compare_exchange(hi, lo); });
   A prefix = A(0), best = base;
   LASSONET_UNROLL
   for (int m = 1; m <= kSortedMaxEntries; ++m) {
     if (m <= n) sorted_candidate_step(prefix, best, s[m - 1], base, p.M, candidate_reciprocal(p.M, m));
   }
-  SortedRadius<A> q;
-  q.sol.norm_v = norm_v;
-  q.sol.finite = finite_feature(norm_v, sum_abs);
   q.sol.r = sorted_radius(norm_v, q.sol.finite, s[0], best, p);
   q.exact = sorted_radius_exact(n, q.sol.finite, q.sol.r, s[kSortedMaxEntries - 1], base, sum_s, p);
   return q;
