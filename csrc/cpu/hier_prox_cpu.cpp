@@ -3,7 +3,7 @@
 // A column of a row-major (K, d) weight is strided by d, so the kernel works on chunks of adjacent
 // features and walks their rows: every pass over a chunk (statistics, each round of the active-set
 // search, the write) is a loop over rows whose inner loop runs across the chunk's features in
-// registers, reading contiguous memory and vectorising (chunk_solver.h); up to 16 rows a chunk is
+// registers, reading contiguous memory and vectorising (chunk_solver.h); up to 64 rows a chunk is
 // sorted instead (solve_chunk_sorted). Each feature still computes in a fixed order with the shared
 // per-feature math of hier_prox.h, so results equal the lone-feature path bit for bit and do not
 // depend on the thread count or on the instruction set the chunks ran with (baseline, AVX2 or
