@@ -282,24 +282,52 @@ inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
 }
 #endif
 
-// Lanes c0 .. c0 + W - 1 of a chunk's sort array (K <= kSortedTopMaxEntries rows, zero-padded to
-// sorted_rows(K)) as W-lane GCC vectors, one per row, that stay in registers through the sorting
-// networks and the candidates (the header's sorted_top_16 and sorted_candidate_step, run on
-// vectors): from memory, every comparator stored and reloaded its rows (1.5x slower). Writes the
-// lanes' largest candidate, largest entry and 16th largest.
-template <int C, int W, typename A>
-inline void sort_lanes_in_registers(A (&s)[kSortedTopMaxEntries][C], int c0, int64_t K, const A* base, A M,
-                                    const A* reciprocal, A* best, A* s_max, A* s16) {
+// Lanes c0 .. c0 + W - 1 of a chunk of K <= kSortedTopMaxEntries rows (rows[k * row_stride + c]),
+// solved in registers as W-lane GCC vectors: each block of 16 rows is loaded, turned into sort keys
+// (the sums of |x| and of the keys run down the rows, in row order, as the lone path adds them)
+// and goes through the header's sorted_top_16 and sorted_candidate_step, run on vectors. Neither
+// the keys nor the sums go through memory: from a K x C array, every comparator stored and
+// reloaded its rows (1.5x slower), and the sums' store-to-load chains bound the first pass.
+// Writes the lanes' largest candidate, largest and 16th largest keys, and the two sums.
+template <int W, bool kL1, typename scalar_t, typename A>
+inline void solve_lanes_in_registers(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
+                                     const scalar_t* next, const A* base, ProxParams<A> p,
+                                     const A* reciprocal, A* best, A* s_max, A* s16, A* sum_abs, A* sum_s) {
   typedef A V __attribute__((vector_size(W * sizeof(A))));
-  V v[kSortedMaxEntries];
+  typedef typename std::conditional<sizeof(A) == 8, int64_t, int32_t>::type I;
+  typedef I IV __attribute__((vector_size(W * sizeof(A))));
+  const V zero = V{} + A(0), lam_bar = V{} + (kL1 ? p.lam_bar : A(0));
+  const IV magnitude = IV{} + std::numeric_limits<I>::max();  // every bit but the sign
+  V abs_total = zero, key_total = zero;
   auto load_block = [&](V* block, int64_t b) {
     LASSONET_UNROLL
-    for (int k = 0; k < kSortedMaxEntries; ++k) std::memcpy(&block[k], &s[b + k][c0], sizeof(V));
+    for (int k = 0; k < kSortedMaxEntries; ++k) {
+      block[k] = zero;
+      if (b + k >= K) continue;
+      const scalar_t* row = rows + (b + k) * row_stride + c0;
+      if (next != nullptr && c0 == 0) prefetch(next + (b + k) * row_stride);
+      V x;
+      if constexpr (std::is_same<scalar_t, A>::value) {
+        std::memcpy(&x, row, sizeof(V));
+      } else {
+        for (int c = 0; c < W; ++c) x[c] = static_cast<A>(row[c]);
+      }
+      IV bits;
+      std::memcpy(&bits, &x, sizeof(V));
+      bits &= magnitude;
+      V a;
+      std::memcpy(&a, &bits, sizeof(V));  // |x|, as detail::abs_ (NaN stays NaN)
+      abs_total += a;
+      const V shrunk = kL1 ? a - lam_bar : a;
+      block[k] = shrunk > zero ? shrunk : zero;  // sort_key
+      key_total += block[k];
+    }
   };
+  V v[kSortedMaxEntries];
   sorted_top_16(v, K, load_block, [](V& hi, V& lo) { lanes_compare_exchange(hi, lo); });
-  V b, prefix = V{} + A(0);
+  V b, prefix = zero;
   std::memcpy(&b, base + c0, sizeof(V));
-  const V base_v = b, M_v = V{} + M;
+  const V base_v = b, M_v = V{} + p.M;
   LASSONET_UNROLL
   for (int k = 0; k < kSortedMaxEntries; ++k) {
     if (k < K) sorted_candidate_step(prefix, b, v[k], base_v, M_v, V{} + reciprocal[k + 1]);
@@ -307,6 +335,8 @@ inline void sort_lanes_in_registers(A (&s)[kSortedTopMaxEntries][C], int c0, int
   std::memcpy(best + c0, &b, sizeof(V));
   std::memcpy(s_max + c0, &v[0], sizeof(V));
   std::memcpy(s16 + c0, &v[kSortedMaxEntries - 1], sizeof(V));
+  std::memcpy(sum_abs + c0, &abs_total, sizeof(V));
+  std::memcpy(sum_s + c0, &key_total, sizeof(V));
 }
 #endif
 
@@ -453,20 +483,27 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
 }
 
 // Solves C adjacent features with K <= kSortedTopMaxEntries as solve_entries does, lane by lane:
-// the shrunk magnitudes of all K rows stay in a K x C array (one vector row per entry), sorting
-// networks order each lane's column (the 16 largest beyond 16 rows), the candidates run down the
-// sorted rows. Where some lane's sorted radius is not certainly exact (sorted_radius_exact), the
+// sorting networks order each lane's shrunk magnitudes (the 16 largest beyond 16 rows), one vector
+// per row, and the candidates run down the sorted rows (solve_lanes_in_registers). Where some lane's sorted radius is not certainly exact (sorted_radius_exact), the
 // chunk's search (search_chunk) gives those lanes theirs. `reciprocal` holds
 // candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk.
 template <int C, bool kL1, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
                         const scalar_t* next) {
-  const A lam_bar = kL1 ? p.lam_bar : A(0);
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
+  A base[C], best[C], s_max[C], s16[C], sum_abs[C], sum_s[C];
+  for_each_feature<C, A>([&](int c) { base[c] = norm_v[c] - p.lam; });
+#if LASSONET_LANE_VECTORS
+  constexpr int W = C / 2;
+  solve_lanes_in_registers<W, kL1>(rows, row_stride, 0, K, next, base, p, reciprocal, best, s_max, s16, sum_abs, sum_s);
+  solve_lanes_in_registers<W, kL1>(rows, row_stride, W, K, next, base, p, reciprocal, best, s_max, s16, sum_abs, sum_s);
+#else
+  // The same on a K x C array of keys: the first 16 rows are the top list, each later block is
+  // sorted in place and merged into them.
+  const A lam_bar = kL1 ? p.lam_bar : A(0);
   A s[kSortedTopMaxEntries][C];
-  A sum_abs[C], sum_s[C];
   for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0), sum_s[c] = A(0); });
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
@@ -478,19 +515,10 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
       sum_s[c] += s[k][c];
     });
   }
-  // (at least 16 rows: the vectors load 16, and s16 reads the 16th)
+  // (at least 16 rows: s16 reads the 16th)
   for (int64_t k = K; k < std::max<int64_t>(sorted_rows(K), kSortedMaxEntries); ++k) {
     for_each_feature<C, A>([&](int c) { s[k][c] = A(0); });
   }
-  A base[C], best[C], s_max[C], s16[C];
-  for_each_feature<C, A>([&](int c) { base[c] = norm_v[c] - p.lam; });
-#if LASSONET_LANE_VECTORS
-  constexpr int W = C / 2;
-  sort_lanes_in_registers<C, W>(s, 0, K, base, p.M, reciprocal, best, s_max, s16);
-  sort_lanes_in_registers<C, W>(s, W, K, base, p.M, reciprocal, best, s_max, s16);
-#else
-  // sorted_top_16 on the array's rows: the first 16 are the top list, each later block is sorted
-  // in place and merged into them.
   auto cx = [&](int i, int j) { chunk_compare_exchange<C>(s[i], s[j]); };
   sorting_network(K, cx);
   for (int64_t b = kSortedMaxEntries; b < K; b += kSortedMaxEntries) {
