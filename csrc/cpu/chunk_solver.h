@@ -285,14 +285,14 @@ inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
 // Lanes c0 .. c0 + W - 1 of a chunk of K <= kSortedTopMaxEntries rows (rows[k * row_stride + c]),
 // solved in registers as W-lane GCC vectors: each block of 16 rows is loaded, turned into sort keys
 // (the sums of |x| and of the keys run down the rows, in row order, as the lone path adds them)
-// and goes through the header's sorted_top_16 and sorted_candidate_step, run on vectors. Neither
-// the keys nor the sums go through memory: from a K x C array, every comparator stored and
-// reloaded its rows (1.5x slower), and the sums' store-to-load chains bound the first pass.
-// Writes the lanes' largest candidate, largest and 16th largest keys, and the two sums.
-template <int W, bool kL1, typename scalar_t, typename A>
-inline void solve_lanes_in_registers(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
-                                     const scalar_t* next, const A* base, ProxParams<A> p,
-                                     const A* reciprocal, A* best, A* s_max, A* s16, A* sum_abs, A* sum_s) {
+// and goes through the header's sorted_top_16, run on vectors. Neither the keys nor the sums go
+// through memory on the way: from a K x C array, every comparator stored and reloaded its rows
+// (1.5x slower), and the sums' store-to-load chains bound the first pass. Writes the lanes' 16
+// largest keys, sorted, to rows 0 .. 15 of `sorted`, and the two sums.
+template <int C, int W, bool kL1, typename scalar_t, typename A>
+inline void sort_lanes_in_registers(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
+                                    const scalar_t* next, ProxParams<A> p, A (&sorted)[kSortedMaxEntries][C],
+                                    A* sum_abs, A* sum_s) {
   typedef A V __attribute__((vector_size(W * sizeof(A))));
   typedef typename std::conditional<sizeof(A) == 8, int64_t, int32_t>::type I;
   typedef I IV __attribute__((vector_size(W * sizeof(A))));
@@ -325,16 +325,8 @@ inline void solve_lanes_in_registers(const scalar_t* rows, int64_t row_stride, i
   };
   V v[kSortedMaxEntries];
   sorted_top_16(v, K, load_block, [](V& hi, V& lo) { lanes_compare_exchange(hi, lo); });
-  V b, prefix = zero;
-  std::memcpy(&b, base + c0, sizeof(V));
-  const V base_v = b, M_v = V{} + p.M;
   LASSONET_UNROLL
-  for (int k = 0; k < kSortedMaxEntries; ++k) {
-    if (k < K) sorted_candidate_step(prefix, b, v[k], base_v, M_v, V{} + reciprocal[k + 1]);
-  }
-  std::memcpy(best + c0, &b, sizeof(V));
-  std::memcpy(s_max + c0, &v[0], sizeof(V));
-  std::memcpy(s16 + c0, &v[kSortedMaxEntries - 1], sizeof(V));
+  for (int k = 0; k < kSortedMaxEntries; ++k) std::memcpy(&sorted[k][c0], &v[k], sizeof(V));
   std::memcpy(sum_abs + c0, &abs_total, sizeof(V));
   std::memcpy(sum_s + c0, &key_total, sizeof(V));
 }
@@ -483,22 +475,23 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
 }
 
 // Solves C adjacent features with K <= kSortedTopMaxEntries as solve_entries does, lane by lane:
-// sorting networks order each lane's shrunk magnitudes (the 16 largest beyond 16 rows), one vector
-// per row, and the candidates run down the sorted rows (solve_lanes_in_registers). Where some lane's sorted radius is not certainly exact (sorted_radius_exact), the
-// chunk's search (search_chunk) gives those lanes theirs. `reciprocal` holds
-// candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk.
+// sorting networks order each lane's shrunk magnitudes, one vector per row (the 16 largest beyond
+// 16 rows: sort_lanes_in_registers), and the candidates run down the sorted rows. Where some
+// lane's sorted radius is not certainly exact (sorted_radius_exact), the chunk's search
+// (search_chunk) gives those lanes theirs. `reciprocal` holds candidate_reciprocal(M, m) for
+// m = 0 .. min(K, 16); `next` as in solve_chunk.
 template <int C, bool kL1, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
                         const scalar_t* next) {
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
-  A base[C], best[C], s_max[C], s16[C], sum_abs[C], sum_s[C];
-  for_each_feature<C, A>([&](int c) { base[c] = norm_v[c] - p.lam; });
+  A sum_abs[C], sum_s[C];
 #if LASSONET_LANE_VECTORS
   constexpr int W = C / 2;
-  solve_lanes_in_registers<W, kL1>(rows, row_stride, 0, K, next, base, p, reciprocal, best, s_max, s16, sum_abs, sum_s);
-  solve_lanes_in_registers<W, kL1>(rows, row_stride, W, K, next, base, p, reciprocal, best, s_max, s16, sum_abs, sum_s);
+  A s[kSortedMaxEntries][C];  // the 16 largest keys, sorted
+  sort_lanes_in_registers<C, W, kL1>(rows, row_stride, 0, K, next, p, s, sum_abs, sum_s);
+  sort_lanes_in_registers<C, W, kL1>(rows, row_stride, W, K, next, p, s, sum_abs, sum_s);
 #else
   // The same on a K x C array of keys: the first 16 rows are the top list, each later block is
   // sorted in place and merged into them.
@@ -526,8 +519,12 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
     for (int k = 0; k < kSortedMaxEntries; ++k) cx(k, b + kSortedMaxEntries - 1 - k);
     bitonic_network_16(cx);
   }
-  A prefix[C];
+#endif
+  // The candidates down the sorted rows, across all C lanes at once (independent chains: the
+  // prefix sums are a chain of dependent adds per lane vector).
+  A base[C], best[C], s_max[C], s16[C], prefix[C];
   for_each_feature<C, A>([&](int c) {
+    base[c] = norm_v[c] - p.lam;
     prefix[c] = A(0), best[c] = base[c], s_max[c] = s[0][c], s16[c] = s[kSortedMaxEntries - 1][c];
   });
   for (int64_t k = 0; k < std::min<int64_t>(K, kSortedMaxEntries); ++k) {
@@ -539,7 +536,6 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
       prefix[c] = sum, best[c] = b;
     });
   }
-#endif
   A r[C];
   int32_t finite[C], exact[C], inexact = 0;
   for_each_feature<C, A>([&](int c) {
