@@ -379,17 +379,15 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
 // hardware prefetcher does not follow). `scratch`, where not null, holds K * C values: the first
 // pass stores the shrunk magnitudes there and the search rounds read them (see scratch_min_k);
 // `kept` (K values, with scratch in the compacting build) lists the rows the rounds kept.
-//
-// search_chunk finds the radii r (with theta's norms, the finite flags and each lane's largest
-// shrunk magnitude s_max) and returns the rows a write-back must cover: `kept` (n_kept of them)
-// or nullptr for all; solve_chunk writes them back.
-template <int C, bool kL1, typename scalar_t, typename A>
-const int32_t* search_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
-                            int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next, A* scratch,
-                            int32_t* kept, A* norm_v, A* r, int32_t* finite, A* s_max, int64_t& n_kept) {
+// With kWriteBack = false nothing is written: the radii go to r_out (the sorted chunks' fallback).
+template <int C, bool kL1, typename scalar_t, typename A, bool kWriteBack = true>
+void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
+                 int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next, A* scratch,
+                 int32_t* kept, A* r_out = nullptr) {
   // kL1 = false (lam_bar = 0): lam_bar is the constant 0 here, so the compiler drops the
   // subtractions (x - 0 is x, bit for bit, NaN and -0 included).
   const A lam_bar = kL1 ? p.lam_bar : A(0);
+  A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
   ChunkStats<C, A> stats;
   using N = lane_count_t<A>;
@@ -408,8 +406,8 @@ const int32_t* search_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scala
     }
   }
   // The search's start for every feature: the header's start_search, run across the lanes.
-  A base[C], bound[C], sum[C];
-  int32_t last[C], done[C];
+  A r[C], base[C], bound[C], sum[C];
+  int32_t last[C], done[C], finite[C];
   N count[C];
   int32_t open = 0;
   for_each_feature<C, A>([&](int c) {
@@ -456,30 +454,20 @@ const int32_t* search_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scala
       open |= done[c] ^ 1;
     });
   }
-  for_each_feature<C, A>([&](int c) { s_max[c] = stats.max[c]; });
-  n_kept = scratch_rows;
-  return sparse_write && rounds > 0 ? kept : nullptr;
-}
-
-template <int C, bool kL1, typename scalar_t, typename A>
-void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
-                 int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next, A* scratch,
-                 int32_t* kept) {
-  A norm_v[C], r[C], s_max[C];
-  int32_t finite[C];
-  int64_t n_kept = 0;
-  const int32_t* write_rows = search_chunk<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, next, scratch,
-                                                   kept, norm_v, r, finite, s_max, n_kept);
-  chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, s_max, write_rows,
-                           n_kept);
+  if constexpr (kWriteBack) {
+    chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, stats.max,
+                             sparse_write && rounds > 0 ? kept : nullptr, scratch_rows);
+  } else {
+    for_each_feature<C, A>([&](int c) { r_out[c] = r[c]; });
+  }
 }
 
 // Solves C adjacent features with K <= kSortedTopMaxEntries as solve_entries does, lane by lane:
 // sorting networks order each lane's shrunk magnitudes, one vector per row (the 16 largest beyond
 // 16 rows: sort_lanes_in_registers), and the candidates run down the sorted rows. Where some
 // lane's sorted radius is not certainly exact (sorted_radius_exact), the chunk's search
-// (search_chunk) gives those lanes theirs. `reciprocal` holds candidate_reciprocal(M, m) for
-// m = 0 .. min(K, 16); `next` as in solve_chunk.
+// (solve_chunk without its write-back) gives those lanes theirs. `reciprocal` holds
+// candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk.
 template <int C, bool kL1, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
@@ -546,11 +534,9 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
     inexact |= exact[c] ^ 1;
   });
   if (inexact != 0) {  // (more than 16 entries may be active) the search's radii, for those lanes
-    A norm_q[C], r_q[C], s_max_q[C];
-    int32_t finite_q[C];
-    int64_t n_kept = 0;
-    search_chunk<C, kL1, scalar_t, A>(rows, row_stride, K, th, th_row, th_col, m, p, nullptr, nullptr, nullptr,
-                                      norm_q, r_q, finite_q, s_max_q, n_kept);
+    A r_q[C];
+    solve_chunk<C, kL1, scalar_t, A, false>(rows, row_stride, K, th, th_row, th_col, m, p, nullptr, nullptr,
+                                            nullptr, r_q);
     for_each_feature<C, A>([&](int c) { r[c] = exact[c] != 0 ? r[c] : r_q[c]; });
   }
   chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, s_max, nullptr, 0);
