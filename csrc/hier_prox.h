@@ -586,12 +586,12 @@ LASSONET_HD SortedRadius<A> solve_entries_sorted(const Entries<T>& v, const Entr
   const A base = norm_v - p.lam;
   A keys[kSortedTopMaxEntries];
   A sum_abs = A(0), sum_s = A(0), s_max = A(0);
-  int64_t i = 0;
+  int64_t n_keys = 0;
   w.for_each([&](T& e) {  // (in index order, as the CPU chunks)
     const A x = static_cast<A>(e);
     sum_abs += detail::abs_(x);
     const A key = sort_key(x, p.lam_bar);
-    keys[i++] = key;
+    keys[n_keys++] = key;
     sum_s += key;
     s_max = key > s_max ? key : s_max;
   });
