@@ -51,7 +51,7 @@
 #endif
 
 // Loops over a fixed count that must unroll (so that a small array indexed by the loop stays in
-// registers on the GPU).
+// registers: the CPU chunks' lane vectors).
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define LASSONET_UNROLL _Pragma("unroll")
 #elif defined(__GNUC__) && !defined(__clang__)
@@ -466,7 +466,8 @@ LASSONET_HD int64_t sorted_rows(int64_t n) {
   return n <= kSortedMaxEntries ? sorting_network_width(n) : (n + 15) / 16 * 16;
 }
 
-// Sorts n <= 16 values, padded with zeros to sorting_network_width(n).
+// Sorts the first sorting_network_width(n) values (n <= 16, or the first block of a longer list),
+// padded with zeros past n.
 template <typename CE>
 LASSONET_HD_INLINE void sorting_network(int64_t n, CE&& ce) {
   if (sorting_network_width(n) == 8) {
