@@ -416,7 +416,7 @@ LASSONET_HD ActiveSum<A> entries_active(const Entries<T>& w, A lam_bar, A bound)
 // the active set rarely holds more than 8 (benchmark data: 1.3% of features hold 8 or more), and
 // the chunks took 0.55-0.8x the search's time (float32 and float64, K = 32 and 64, one thread,
 // alternating runs); with a small M (0.3 and below on that data, where most features hold more
-// than 16 active entries) a chunk sorts and then searches: 1.3-1.8x the search's time.
+// than 16 active entries) a chunk sorts and then searches: 1.1-2.2x the search's time.
 constexpr int kSortedMaxEntries = 16;
 constexpr int64_t kSortedTopMaxEntries = 64;
 
