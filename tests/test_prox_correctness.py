@@ -404,6 +404,28 @@ def test_nan_and_inf_policy(device):
     torch.testing.assert_close(w_r, w, equal_nan=True)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("K", [5, 16, 40, 100])
+@pytest.mark.parametrize("lam_bar", [0.0, 0.05])
+def test_non_finite_features_among_chunked_ones(device, dtype, K, lam_bar):
+    # d = 96: the CPU solves the features in chunks of adjacent ones, vectorised across them; a
+    # non-finite feature turns all its outputs to NaN and leaves its chunk's other features exactly
+    # as they are without it (here: with that feature zeroed instead).
+    theta, W = random_problem(1, K, 96, dtype, device, scale=0.5, seed=K)
+    bad = {3: ("W", float("nan")), 20: ("W", float("inf")), 33: ("theta", float("nan")),
+           47: ("W", float("-inf"))}
+    clean_theta, clean_W = theta.clone(), W.clone()
+    for j, (where, value) in bad.items():
+        (theta[j:j + 1] if where == "theta" else W[K // 2, j:j + 1]).fill_(value)
+        clean_theta[j], clean_W[:, j] = 0.0, 0.0
+    th, w = run_op(theta, W, 0.1, 1.0, lam_bar)
+    th_clean, w_clean = run_op(clean_theta, clean_W, 0.1, 1.0, lam_bar)
+    cols = list(bad)
+    good = [j for j in range(96) if j not in bad]
+    assert torch.isnan(th[cols]).all() and torch.isnan(w[:, cols]).all()
+    assert torch.equal(th[good], th_clean[good]) and torch.equal(w[:, good], w_clean[:, good])
+
+
 def test_large_finite_theta_does_not_overflow():
     # Squares of 1e30 overflow float32; the norm is rescaled rather than declared non-finite.
     theta = torch.tensor([[1e30], [1e30]], dtype=torch.float32)

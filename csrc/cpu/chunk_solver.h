@@ -299,28 +299,47 @@ inline void sort_lanes_in_registers(const scalar_t* rows, int64_t row_stride, in
   const V zero = V{} + A(0), lam_bar = V{} + (kL1 ? p.lam_bar : A(0));
   const IV magnitude = IV{} + std::numeric_limits<I>::max();  // every bit but the sign
   V abs_total = zero, key_total = zero;
+  // (the key comes back through `key`: a returned vector wider than the build's registers draws
+  // GCC's -Wpsabi note in the baseline build)
+  auto load_key = [&](V& key, int64_t k) {
+    const scalar_t* row = rows + k * row_stride + c0;
+    if (next != nullptr && c0 == 0) prefetch(next + k * row_stride);
+    V x;
+    if constexpr (std::is_same<scalar_t, A>::value) {
+      std::memcpy(&x, row, sizeof(V));
+    } else {
+      for (int c = 0; c < W; ++c) x[c] = static_cast<A>(row[c]);
+    }
+    IV bits;
+    std::memcpy(&bits, &x, sizeof(V));
+    bits &= magnitude;
+    V a;
+    std::memcpy(&a, &bits, sizeof(V));  // |x|, as detail::abs_ (NaN stays NaN)
+    abs_total += a;
+    if constexpr (!kL1) {
+      // Without lam_bar the key is |x| itself, and the sum of keys the sum of |x|: sort_key only
+      // differs on NaN (-> 0), and a lane holding NaN is not finite, which decides its radius (0)
+      // and every output (NaN) whatever its keys sort to.
+      key = a;
+    } else {
+      const V shrunk = a - lam_bar;
+      key = shrunk > zero ? shrunk : zero;  // sort_key
+      key_total += key;
+    }
+  };
   auto load_block = [&](V* block, int64_t b) {
+    if (b + kSortedMaxEntries <= K) {  // a full block: no test per row
+      LASSONET_UNROLL
+      for (int k = 0; k < kSortedMaxEntries; ++k) load_key(block[k], b + k);
+      return;
+    }
     LASSONET_UNROLL
     for (int k = 0; k < kSortedMaxEntries; ++k) {
-      block[k] = zero;
-      if (b + k >= K) continue;
-      const scalar_t* row = rows + (b + k) * row_stride + c0;
-      if (next != nullptr && c0 == 0) prefetch(next + (b + k) * row_stride);
-      V x;
-      if constexpr (std::is_same<scalar_t, A>::value) {
-        std::memcpy(&x, row, sizeof(V));
+      if (b + k < K) {
+        load_key(block[k], b + k);
       } else {
-        for (int c = 0; c < W; ++c) x[c] = static_cast<A>(row[c]);
+        block[k] = zero;
       }
-      IV bits;
-      std::memcpy(&bits, &x, sizeof(V));
-      bits &= magnitude;
-      V a;
-      std::memcpy(&a, &bits, sizeof(V));  // |x|, as detail::abs_ (NaN stays NaN)
-      abs_total += a;
-      const V shrunk = kL1 ? a - lam_bar : a;
-      block[k] = shrunk > zero ? shrunk : zero;  // sort_key
-      key_total += block[k];
     }
   };
   V v[kSortedMaxEntries];
@@ -328,7 +347,7 @@ inline void sort_lanes_in_registers(const scalar_t* rows, int64_t row_stride, in
   LASSONET_UNROLL
   for (int k = 0; k < kSortedMaxEntries; ++k) std::memcpy(&sorted[k][c0], &v[k], sizeof(V));
   std::memcpy(sum_abs + c0, &abs_total, sizeof(V));
-  std::memcpy(sum_s + c0, &key_total, sizeof(V));
+  std::memcpy(sum_s + c0, kL1 ? &key_total : &abs_total, sizeof(V));
 }
 #endif
 
@@ -353,8 +372,16 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
   auto write_row = [&](int64_t k) {
     scalar_t* row = rows + k * row_stride;
     for_each_feature<C, A>([&](int c) {
-      bool changed = false;
-      row[c] = static_cast<scalar_t>(clipped_entry(static_cast<A>(row[c]), bound[c], lam_bar, changed));
+      const A x = static_cast<A>(row[c]);
+      if constexpr (kL1) {
+        bool changed = false;
+        row[c] = static_cast<scalar_t>(clipped_entry(x, bound[c], lam_bar, changed));
+      } else {
+        // clipped_entry without lam_bar: its clamp of |x| at 0 only turns NaN into 0, and a lane
+        // holding NaN is not finite, so its bound is NaN and either way the entry becomes NaN.
+        const A a = detail::abs_(x);
+        row[c] = static_cast<scalar_t>(detail::copysign_(a < bound[c] ? a : bound[c], x));
+      }
     });
   };
   // With lam_bar = 0 an entry changes only if |x| exceeds its lane's final bound M r, and the last
@@ -573,19 +600,18 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     scratch.reset(new A[job.K * C]);
     if (kCompactingRounds) kept.reset(new int32_t[job.K]);
   }
-  auto chunks = [&](auto l1) {
-    if (job.K <= kSortedTopMaxEntries) {
-      A reciprocal[kSortedMaxEntries + 1];
-      for (int64_t k = 0; k <= std::min<int64_t>(job.K, kSortedMaxEntries); ++k) {
-        reciprocal[k] = candidate_reciprocal(p.M, k);
-      }
-      for (int64_t j = j0; j < chunks_end; j += C) {
-        const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
-        solve_chunk_sorted<C, decltype(l1)::value, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col,
-                                                                job.th_row, job.th_col, job.m, p, reciprocal, next);
-      }
-      return;
+  auto sorted_chunks = [&](auto l1) {
+    A reciprocal[kSortedMaxEntries + 1];
+    for (int64_t k = 0; k <= std::min<int64_t>(job.K, kSortedMaxEntries); ++k) {
+      reciprocal[k] = candidate_reciprocal(p.M, k);
     }
+    for (int64_t j = j0; j < chunks_end; j += C) {
+      const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
+      solve_chunk_sorted<C, decltype(l1)::value, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col,
+                                                              job.th_row, job.th_col, job.m, p, reciprocal, next);
+    }
+  };
+  auto searched_chunks = [&](auto l1) {
     for (int64_t j = j0; j < chunks_end; j += C) {
       const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
       solve_chunk<C, decltype(l1)::value, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col,
@@ -593,17 +619,17 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
                                                        kept.get());
     }
   };
-  // A copy without the L1 term's subtractions for float lanes, where it measured 5-9% faster
-  // (alternating runs, d = 1e4 and 1e5, K = 16 to 256); for double no faster (0.97-1.01), and
-  // one build of it was 15-20% slower at K = 64 (the search rounds' sums spilled to the stack).
-  if constexpr (std::is_same<A, float>::value) {
-    if (p.lam_bar == A(0)) {
-      chunks(std::false_type{});
-    } else {
-      chunks(std::true_type{});
-    }
+  // Copies without the L1 term's subtractions: for the sorted chunks, and for float lanes'
+  // search, where it measured 5-9% faster (alternating runs, d = 1e4 and 1e5, K = 16 to 256); for
+  // double's search no faster (0.97-1.01), and one build of it was 15-20% slower at K = 64 (the
+  // search rounds' sums spilled to the stack).
+  const bool l1 = p.lam_bar != A(0);
+  if (job.K <= kSortedTopMaxEntries) {
+    l1 ? sorted_chunks(std::true_type{}) : sorted_chunks(std::false_type{});
+  } else if constexpr (std::is_same<A, float>::value) {
+    l1 ? searched_chunks(std::true_type{}) : searched_chunks(std::false_type{});
   } else {
-    chunks(std::true_type{});
+    searched_chunks(std::true_type{});
   }
   for (int64_t j = chunks_end; j < j1; ++j) {
     hier_prox_feature<scalar_t, A>(job.th + j * job.th_col, job.th_row, job.m, job.w + j, job.w_row,
