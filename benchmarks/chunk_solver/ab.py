@@ -33,6 +33,8 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--cells", nargs="+", default=["10000:16,64,256,1024", "10000:16,64,256,1024:f64"],
                    help="D:K1,K2,...[:f64]")
+    p.add_argument("--stat", choices=["median", "p10"], default="median",
+                   help="each run's median time, or its 10th percentile (less disturbed by a busy machine)")
     p.add_argument("trees", nargs="+", help="csrc directories; the first is the baseline")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,9 +50,9 @@ def main():
                     out = subprocess.run([b, d, ks, "1" if kind == ["f64"] else "0"], check=True,
                                          capture_output=True, text=True).stdout
                     for line in out.splitlines():
-                        m = re.match(r"(\S+) d=(\d+) K=(\d+)\s+([\d.]+) us\s+copy ([\d.]+) us\s+checksum (\S+)", line)
+                        m = re.match(r"(\S+) d=(\d+) K=(\d+)\s+([\d.]+) us\s+copy ([\d.]+) us\s+checksum (\S+)\s+p10 ([\d.]+) us", line)
                         key = (m[1], int(m[2]), int(m[3]))
-                        times.setdefault((key, tree), []).append(float(m[4]))
+                        times.setdefault((key, tree), []).append(float(m[4] if args.stat == "median" else m[7]))
                         sums.setdefault(key, set()).add(m[6])
     keys = sorted({k for k, _ in times})
     print("cell".ljust(22) + "".join(f"{'tree ' + str(i):>12}" for i in range(len(args.trees))) + "   ratios to tree 0")

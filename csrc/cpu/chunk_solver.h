@@ -585,39 +585,81 @@ constexpr int64_t scratch_min_k() {
   return sizeof(A) >= 8 || kCompactingRounds ? 1 : 32;
 }
 
+// From how many left-over features (fewer than a chunk's C) on they are solved as one more chunk,
+// zero-padded, rather than one by one: a lone feature (a strided column, no vector lanes) cost as
+// much as 12 (K = 1024) to 33 (K = 16) lanes of a chunk (shares of perf samples of one run, float32,
+// d = 9999 and 10000, K = 16 to 1024; at d = 1e4 and K = 16 the 16 left over took 5% of the time).
+template <int C>
+constexpr int64_t tail_chunk_min_features() {
+  return (C + 7) / 8;
+}
+
 // Features j0 .. j1 - 1 of `job` in chunks of C adjacent features, each prefetching the next, then
-// the few left over one by one. Both sum in index order with the same per-entry math, so a
-// feature's result does not depend on which path it took, nor therefore on how the features were
-// split between threads or on the chunk width.
+// the few left over: as one more chunk on a zero-padded copy (tail_chunk_min_features), else one by
+// one. Both paths sum in index order with the same per-entry math, so a feature's result does not
+// depend on which path it took, nor therefore on how the features were split between threads or
+// on the chunk width.
 template <int C, typename scalar_t>
 void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t j1) {
   using A = acc_t<scalar_t>;
   const ProxParams<A> p = make_params<A>(job.lam, job.M, job.lam_bar);
   const int64_t chunks_end = j0 + (j1 - j0) / C * C;
+  const int64_t n_tail = j1 - chunks_end;
+  const bool tail_chunk = n_tail >= tail_chunk_min_features<C>();
   std::unique_ptr<A[]> scratch;
   std::unique_ptr<int32_t[]> kept;
-  if (chunks_end > j0 && job.K > kSortedTopMaxEntries && job.K >= scratch_min_k<A>()) {
+  if ((chunks_end > j0 || tail_chunk) && job.K > kSortedTopMaxEntries && job.K >= scratch_min_k<A>()) {
     scratch.reset(new A[job.K * C]);
     if (kCompactingRounds) kept.reset(new int32_t[job.K]);
   }
+  // solve(w, w_row, th, th_row, th_col, next) for each chunk: the chunks of adjacent features, then
+  // (tail_chunk) the features left over, as a chunk of a zero-padded copy of their columns (the
+  // zero lanes die and are not copied back).
+  auto for_each_chunk = [&](auto&& solve) {
+    for (int64_t j = j0; j < chunks_end; j += C) {
+      const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
+      solve(job.w + j, job.w_row, job.th + j * job.th_col, job.th_row, job.th_col, next);
+    }
+    if (!tail_chunk) return;
+    const int64_t K = job.K, m = job.m;
+    std::unique_ptr<scalar_t[]> copy(new scalar_t[(K + m) * C]());
+    scalar_t* w = copy.get();
+    scalar_t* th = w + K * C;
+    auto columns = [&](bool in) {
+      for (int64_t k = 0; k < K; ++k) {
+        for (int64_t c = 0; c < n_tail; ++c) {
+          scalar_t& x = job.w[k * job.w_row + chunks_end + c];
+          in ? (void)(w[k * C + c] = x) : (void)(x = w[k * C + c]);
+        }
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t c = 0; c < n_tail; ++c) {
+          scalar_t& x = job.th[(chunks_end + c) * job.th_col + i * job.th_row];
+          in ? (void)(th[i * C + c] = x) : (void)(x = th[i * C + c]);
+        }
+      }
+    };
+    columns(true);
+    solve(w, int64_t(C), th, int64_t(C), int64_t(1), static_cast<const scalar_t*>(nullptr));
+    columns(false);
+  };
   auto sorted_chunks = [&](auto l1) {
     A reciprocal[kSortedMaxEntries + 1];
     for (int64_t k = 0; k <= std::min<int64_t>(job.K, kSortedMaxEntries); ++k) {
       reciprocal[k] = candidate_reciprocal(p.M, k);
     }
-    for (int64_t j = j0; j < chunks_end; j += C) {
-      const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
-      solve_chunk_sorted<C, decltype(l1)::value, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col,
-                                                              job.th_row, job.th_col, job.m, p, reciprocal, next);
-    }
+    for_each_chunk([&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row, int64_t th_col,
+                       const scalar_t* next) {
+      solve_chunk_sorted<C, decltype(l1)::value, scalar_t, A>(w, w_row, job.K, th, th_row, th_col, job.m, p,
+                                                              reciprocal, next);
+    });
   };
   auto searched_chunks = [&](auto l1) {
-    for (int64_t j = j0; j < chunks_end; j += C) {
-      const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
-      solve_chunk<C, decltype(l1)::value, scalar_t, A>(job.w + j, job.w_row, job.K, job.th + j * job.th_col,
-                                                       job.th_row, job.th_col, job.m, p, next, scratch.get(),
-                                                       kept.get());
-    }
+    for_each_chunk([&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row, int64_t th_col,
+                       const scalar_t* next) {
+      solve_chunk<C, decltype(l1)::value, scalar_t, A>(w, w_row, job.K, th, th_row, th_col, job.m, p, next,
+                                                       scratch.get(), kept.get());
+    });
   };
   // Copies without the L1 term's subtractions: for the sorted chunks, and for float lanes'
   // search, where it measured 5-9% faster (alternating runs, d = 1e4 and 1e5, K = 16 to 256); for
@@ -631,7 +673,7 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   } else {
     searched_chunks(std::true_type{});
   }
-  for (int64_t j = chunks_end; j < j1; ++j) {
+  for (int64_t j = tail_chunk ? j1 : chunks_end; j < j1; ++j) {
     hier_prox_feature<scalar_t, A>(job.th + j * job.th_col, job.th_row, job.m, job.w + j, job.w_row,
                                    job.K, p);
   }
