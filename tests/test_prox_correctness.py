@@ -211,14 +211,18 @@ def test_threads_do_not_change_results_bitwise():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("K, m", [(5, 1), (16, 3), (40, 1), (100, 2)])
 @pytest.mark.parametrize("lam_bar", [0.0, 0.05])
-def test_feature_alone_equals_feature_among_others_bitwise(dtype, K, m, lam_bar):
+@pytest.mark.parametrize("M", [1.0, 0.3])
+def test_feature_alone_equals_feature_among_others_bitwise(dtype, K, m, lam_bar, M):
     # d = 70: the CPU solves two chunks of adjacent features, then the 6 left over as a chunk of a
     # zero-padded copy (16 at K = 100: 4 chunks, 6 left over); a feature alone (d = 1) takes the
     # lone-feature path. Each feature's result must be the same, bit for bit, whichever path it took.
+    # M = 1: 1 to 8 entries clipped per feature; M = 0.3 (K = 16): 42 of the 70 features have more
+    # than 8, so chunks mix features whose first 8 candidates settle the radius with others.
     theta, W = random_problem(m, K, 70, dtype, "cpu", scale=0.5, seed=K + m)
-    th, w = run_op(theta, W, 0.1, 1.0, lam_bar)
+    th, w = run_op(theta, W, 0.1, M, lam_bar)
+    assert_matches_solver(theta, W, 0.1, M, lam_bar, th, w)
     for j in range(70):
-        th_j, w_j = run_op(theta[..., j:j + 1], W[:, j:j + 1], 0.1, 1.0, lam_bar)
+        th_j, w_j = run_op(theta[..., j:j + 1], W[:, j:j + 1], 0.1, M, lam_bar)
         assert torch.equal(th_j, th[..., j:j + 1]) and torch.equal(w_j, w[:, j:j + 1]), j
 
 

@@ -543,14 +543,31 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
     base[c] = norm_v[c] - p.lam;
     prefix[c] = A(0), best[c] = base[c], s_max[c] = s[0][c], s16[c] = s[kSortedMaxEntries - 1][c];
   });
-  for (int64_t k = 0; k < std::min<int64_t>(K, kSortedMaxEntries); ++k) {
-    const A* row = s[k];
-    const A rk = reciprocal[k + 1];
+  auto candidates = [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      const A* row = s[k];
+      const A rk = reciprocal[k + 1];
+      for_each_feature<C, A>([&](int c) {
+        A sum = prefix[c], b = best[c];
+        sorted_candidate_step(sum, b, row[c], base[c], p.M, rk);
+        prefix[c] = sum, best[c] = b;
+      });
+    }
+  };
+  const int64_t n_sorted = std::min<int64_t>(K, kSortedMaxEntries);
+  candidates(0, std::min<int64_t>(n_sorted, kCertifiedCandidates));
+  if (n_sorted > kCertifiedCandidates) {  // the rest only where some lane needs them
+    A best_first[C];
+    int32_t certified[C], uncertain = 0;
     for_each_feature<C, A>([&](int c) {
-      A sum = prefix[c], b = best[c];
-      sorted_candidate_step(sum, b, row[c], base[c], p.M, rk);
-      prefix[c] = sum, best[c] = b;
+      best_first[c] = best[c];
+      certified[c] = sorted_prefix_certified(base[c], p.M, s_max[c], best[c], s[kCertifiedCandidates][c]) ? 1 : 0;
+      uncertain |= certified[c] ^ 1;
     });
+    if (uncertain != 0) {
+      candidates(kCertifiedCandidates, n_sorted);
+      for_each_feature<C, A>([&](int c) { best[c] = certified[c] != 0 ? best_first[c] : best[c]; });
+    }
   }
   A r[C];
   int32_t finite[C], exact[C], inexact = 0;
