@@ -656,9 +656,13 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
     const bool fin = finite_feature(norm_v[c], sum_abs[c]);
     r[c] = sorted_radius(norm_v[c], fin, s_max[c], best[c], p);
     finite[c] = fin ? 1 : 0;
-    exact[c] = sorted_radius_exact(K, fin, r[c], s16[c], base[c], sum_s[c], p) ? 1 : 0;
-    inexact |= exact[c] ^ 1;
   });
+  if (K > kSortedMaxEntries) {  // (up to 16 entries every sorted radius is exact)
+    for_each_feature<C, A>([&](int c) {
+      exact[c] = sorted_radius_exact(K, finite[c] != 0, r[c], s16[c], base[c], sum_s[c], p) ? 1 : 0;
+      inexact |= exact[c] ^ 1;
+    });
+  }
   if (inexact != 0) {  // (more than 16 entries may be active) the search's radii, for those lanes
     A r_q[C];
     solve_chunk<C, kL1, scalar_t, A, false>(rows, row_stride, K, th, th_row, th_col, m, p, nullptr, nullptr,
