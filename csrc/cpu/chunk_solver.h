@@ -360,62 +360,28 @@ inline void sort_lanes_in_registers(const scalar_t* rows, int64_t row_stride, in
 // take copysign(NaN, x) by mask, the scalar form's NaN to the bit. (GCC made three vector
 // instructions of the scalar form.)
 template <typename A, int C>
-struct RangeClip;
-template <int C>
-struct RangeClip<float, C> {
-  static_assert(C % 16 == 0, "whole vectors");
-  __m512 bound[C / 16];
-  __mmask16 finite[C / 16];
+struct RangeClip {
+  using L = Avx512Lanes<A>;  // (scratch_round_avx512.h)
+  static constexpr int kVectors = C / L::kWidth;
+  static_assert(C % L::kWidth == 0, "whole vectors");
+  typename L::V bound[kVectors];
+  typename L::Mask finite[kVectors];
   bool all_finite = true;
-  RangeClip(const float* b, const int32_t* fin) {
-    for (int g = 0; g < C / 16; ++g) {
-      bound[g] = _mm512_loadu_ps(b + g * 16);
-      const __m512i f = _mm512_loadu_si512(fin + g * 16);
-      finite[g] = _mm512_test_epi32_mask(f, f);
-      all_finite &= finite[g] == 0xFFFF;
+  RangeClip(const A* b, const int32_t* fin) {
+    for (int g = 0; g < kVectors; ++g) {
+      bound[g] = L::load(b + g * L::kWidth);
+      finite[g] = L::nonzero(fin + g * L::kWidth);
+      all_finite &= finite[g] == static_cast<typename L::Mask>(~0u);
     }
   }
-  void operator()(float* row) const {
-    for (int g = 0; g < C / 16; ++g) {
-      const __m512 x = _mm512_loadu_ps(row + g * 16);
-      __m512 u;
+  void operator()(A* row) const {
+    for (int g = 0; g < kVectors; ++g) {
+      const typename L::V x = L::load(row + g * L::kWidth);
       if (all_finite) {
-        u = _mm512_range_ps(x, bound[g], 0x2);
+        L::store(row + g * L::kWidth, L::clip(x, bound[g]));
       } else {
-        const __m512 sign = _mm512_and_ps(x, _mm512_set1_ps(-0.0f));
-        const __m512 nan_x = _mm512_or_ps(sign, _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN()));
-        u = _mm512_mask_range_ps(nan_x, finite[g], x, bound[g], 0x2);
+        L::store(row + g * L::kWidth, L::clip_where(L::nan_with_sign_of(x), finite[g], x, bound[g]));
       }
-      _mm512_storeu_ps(row + g * 16, u);
-    }
-  }
-};
-template <int C>
-struct RangeClip<double, C> {
-  static_assert(C % 8 == 0, "whole vectors");
-  __m512d bound[C / 8];
-  __mmask8 finite[C / 8];
-  bool all_finite = true;
-  RangeClip(const double* b, const int32_t* fin) {
-    for (int g = 0; g < C / 8; ++g) {
-      bound[g] = _mm512_loadu_pd(b + g * 8);
-      const __m256i f = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(fin + g * 8));
-      finite[g] = _mm256_test_epi32_mask(f, f);
-      all_finite &= finite[g] == 0xFF;
-    }
-  }
-  void operator()(double* row) const {
-    for (int g = 0; g < C / 8; ++g) {
-      const __m512d x = _mm512_loadu_pd(row + g * 8);
-      __m512d u;
-      if (all_finite) {
-        u = _mm512_range_pd(x, bound[g], 0x2);
-      } else {
-        const __m512d sign = _mm512_and_pd(x, _mm512_set1_pd(-0.0));
-        const __m512d nan_x = _mm512_or_pd(sign, _mm512_set1_pd(std::numeric_limits<double>::quiet_NaN()));
-        u = _mm512_mask_range_pd(nan_x, finite[g], x, bound[g], 0x2);
-      }
-      _mm512_storeu_pd(row + g * 8, u);
     }
   }
 };

@@ -30,6 +30,19 @@ struct Avx512Lanes<float> {
   static CountV count_where(CountV acc, Mask m, CountV one) { return _mm512_mask_add_epi32(acc, m, acc, one); }
   // where m: x < acc ? x : acc (MINPS returns its second operand unless the first is smaller)
   static V min_where(V acc, Mask m, V x) { return _mm512_mask_min_ps(acc, m, x, acc); }
+  // For chunk_solver.h's RangeClip: lanes whose int32 flag is nonzero; copysign(min(|x|, b), x)
+  // (VRANGEPS imm 0x2: the smaller magnitude, the first operand's sign), or src where m is clear;
+  // a quiet NaN with x's sign.
+  static Mask nonzero(const int32_t* p) {
+    const __m512i v = _mm512_loadu_si512(p);
+    return _mm512_test_epi32_mask(v, v);
+  }
+  static V clip(V x, V b) { return _mm512_range_ps(x, b, 0x2); }
+  static V clip_where(V src, Mask m, V x, V b) { return _mm512_mask_range_ps(src, m, x, b, 0x2); }
+  static V nan_with_sign_of(V x) {
+    return _mm512_or_ps(_mm512_and_ps(x, _mm512_set1_ps(-0.0f)),
+                        _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN()));
+  }
 };
 
 template <>
@@ -47,6 +60,16 @@ struct Avx512Lanes<double> {
   static V add_where(V acc, Mask m, V x) { return _mm512_mask_add_pd(acc, m, acc, x); }
   static CountV count_where(CountV acc, Mask m, CountV one) { return _mm512_mask_add_pd(acc, m, acc, one); }
   static V min_where(V acc, Mask m, V x) { return _mm512_mask_min_pd(acc, m, x, acc); }
+  static Mask nonzero(const int32_t* p) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm256_test_epi32_mask(v, v);
+  }
+  static V clip(V x, V b) { return _mm512_range_pd(x, b, 0x2); }
+  static V clip_where(V src, Mask m, V x, V b) { return _mm512_mask_range_pd(src, m, x, b, 0x2); }
+  static V nan_with_sign_of(V x) {
+    return _mm512_or_pd(_mm512_and_pd(x, _mm512_set1_pd(-0.0)),
+                        _mm512_set1_pd(std::numeric_limits<double>::quiet_NaN()));
+  }
 };
 
 // The round over rows 0 .. K-1 of s (C values each); returns how many rows it kept at the front.
