@@ -628,15 +628,15 @@ LASSONET_HD SortedRadius<A> solve_entries_sorted(const Entries<T>& v, const Entr
   A s[kSortedMaxEntries];
   sorted_top_16(s, n, load_block, [](A& hi, A& lo) { scalar_compare_exchange(hi, lo); });
   A prefix = A(0), best = base;
-  LASSONET_UNROLL
-  for (int m = 1; m <= kCertifiedCandidates; ++m) {
-    if (m <= n) sorted_candidate_step(prefix, best, s[m - 1], base, p.M, candidate_reciprocal(p.M, m));
-  }
-  if (n > kCertifiedCandidates && !sorted_prefix_certified(base, p.M, s[0], best, s[kCertifiedCandidates])) {
+  auto candidates = [&](int m0, int m1) {  // candidates m0 .. m1 (up to n)
     LASSONET_UNROLL
-    for (int m = kCertifiedCandidates + 1; m <= kSortedMaxEntries; ++m) {
+    for (int m = m0; m <= m1; ++m) {
       if (m <= n) sorted_candidate_step(prefix, best, s[m - 1], base, p.M, candidate_reciprocal(p.M, m));
     }
+  };
+  candidates(1, kCertifiedCandidates);
+  if (n > kCertifiedCandidates && !sorted_prefix_certified(base, p.M, s[0], best, s[kCertifiedCandidates])) {
+    candidates(kCertifiedCandidates + 1, kSortedMaxEntries);
   }
   q.sol.r = sorted_radius(norm_v, q.sol.finite, s[0], best, p);
   q.exact = sorted_radius_exact(n, q.sol.finite, q.sol.r, s[kSortedMaxEntries - 1], base, sum_s, p);

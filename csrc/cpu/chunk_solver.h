@@ -299,11 +299,11 @@ inline void sort_lanes_in_registers(const scalar_t* rows, int64_t row_stride, in
   const V zero = V{} + A(0), lam_bar = V{} + (kL1 ? p.lam_bar : A(0));
   const IV magnitude = IV{} + std::numeric_limits<I>::max();  // every bit but the sign
   V abs_total = zero, key_total = zero;
-  // (the key comes back through `key`: a returned vector wider than the build's registers draws
-  // GCC's -Wpsabi note in the baseline build)
   // (the next chunk's row prefetched at a fixed distance from this one's: with the row's own
   // address GCC had kept 16 of each in vector registers, moved there and back one at a time)
   const std::ptrdiff_t ahead = next != nullptr ? next - rows : 0;
+  // (the key comes back through `key`: a returned vector wider than the build's registers draws
+  // GCC's -Wpsabi note in the baseline build)
   auto load_key = [&](V& key, int64_t k) {
     const scalar_t* row = rows + k * row_stride + c0;
     if (ahead != 0) prefetch(row + ahead);
