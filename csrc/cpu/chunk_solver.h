@@ -252,6 +252,13 @@ inline void chunk_compare_exchange(A* __restrict hi, A* __restrict lo) {
 }
 
 #if LASSONET_LANE_VECTORS
+// The vector the sorted chunks' keys sort as: Bytes / sizeof(A) lanes of A, or (kInteger, float
+// keys in the AVX2 and AVX-512 builds) of int32, specialised below.
+template <typename A, int Bytes, bool kInteger>
+struct SortKeys {
+  typedef A type __attribute__((vector_size(Bytes)));
+};
+
 // The header's compare_exchange on a vector of lanes: GCC compiles its selects to a compare and
 // two blends; the AVX2 and AVX-512 builds use max and min instead, which are the same selects
 // (max(x, y) = x > y ? x : y, min(y, x) = y < x ? y : x), bit for bit. (The maskz forms with
@@ -262,6 +269,16 @@ inline void lanes_compare_exchange(V& hi, V& lo) {
   compare_exchange(hi, lo);
 }
 #if defined(LASSONET_LANES_AVX2) || defined(LASSONET_SCRATCH_ROUND_AVX512)  // (builds with <immintrin.h>)
+// Float keys compared as int32: see sort_lanes_in_registers.
+constexpr bool kIntegerFloatKeys = true;
+template <>
+struct SortKeys<float, 32, true> {
+  using type = __m256i;
+};
+inline void lanes_compare_exchange(__m256i& hi, __m256i& lo) {
+  const __m256i x = hi, y = lo;
+  hi = _mm256_max_epi32(x, y), lo = _mm256_min_epi32(y, x);
+}
 inline void lanes_compare_exchange(__m256& hi, __m256& lo) {
   const __m256 x = hi, y = lo;
   hi = _mm256_max_ps(x, y), lo = _mm256_min_ps(y, x);
@@ -270,8 +287,18 @@ inline void lanes_compare_exchange(__m256d& hi, __m256d& lo) {
   const __m256d x = hi, y = lo;
   hi = _mm256_max_pd(x, y), lo = _mm256_min_pd(y, x);
 }
+#else
+constexpr bool kIntegerFloatKeys = false;
 #endif
 #if defined(LASSONET_SCRATCH_ROUND_AVX512)  // (the AVX-512 build)
+template <>
+struct SortKeys<float, 64, true> {
+  using type = __m512i;
+};
+inline void lanes_compare_exchange(__m512i& hi, __m512i& lo) {
+  const __m512i x = hi, y = lo;
+  hi = _mm512_maskz_max_epi32(0xFFFF, x, y), lo = _mm512_maskz_min_epi32(0xFFFF, y, x);
+}
 inline void lanes_compare_exchange(__m512& hi, __m512& lo) {
   const __m512 x = hi, y = lo;
   hi = _mm512_maskz_max_ps(0xFFFF, x, y), lo = _mm512_maskz_min_ps(0xFFFF, y, x);
@@ -289,25 +316,26 @@ inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
 // through memory on the way: from a K x C array, every comparator stored and reloaded its rows
 // (1.5x slower), and the sums' store-to-load chains bound the first pass. Writes the lanes' 16
 // largest keys, sorted, to rows 0 .. 15 of `sorted`, and the two sums.
-template <int C, int W, bool kL1, typename scalar_t, typename A>
+template <int C, int W, bool kL1, int kSumHalves, typename scalar_t, typename A>
 inline void sort_lanes_in_registers(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
                                     const scalar_t* next, ProxParams<A> p, A (&sorted)[kSortedMaxEntries][C],
                                     A* sum_abs, A* sum_s) {
   typedef A V __attribute__((vector_size(W * sizeof(A))));
   typedef typename std::conditional<sizeof(A) == 8, int64_t, int32_t>::type I;
   typedef I IV __attribute__((vector_size(W * sizeof(A))));
+  // The keys (never negative: |x| or max(|x| - lam_bar, 0), or NaN in a non-finite lane) sort as
+  // int32 where kIntegerFloatKeys: a non-negative float's bits order as it does, and integer max
+  // and min pick the same entry bit for bit (NaN, with the sign cleared above +inf, sorts first, in
+  // a lane whose outputs are NaN whatever its keys). Integer max/min take one cycle to FP's four on
+  // Intel, and AMD Zen 4 issues twice as many per cycle (FP's share its pipes with the adds).
+  using KV = typename SortKeys<A, W * sizeof(A), kIntegerFloatKeys && sizeof(A) == 4>::type;
   const V zero = V{} + A(0), lam_bar = V{} + (kL1 ? p.lam_bar : A(0));
   const IV magnitude = IV{} + std::numeric_limits<I>::max();  // every bit but the sign
-  V abs_total = zero, key_total = zero;
+  V abs_total[2] = {zero, zero}, key_total[2] = {zero, zero};
   // (the next chunk's row prefetched at a fixed distance from this one's: with the row's own
   // address GCC had kept 16 of each in vector registers, moved there and back one at a time)
   const std::ptrdiff_t ahead = next != nullptr ? next - rows : 0;
-  // (the key comes back through `key`: a returned vector wider than the build's registers draws
-  // GCC's -Wpsabi note in the baseline build)
-  auto load_key = [&](V& key, int64_t k) {
-    const scalar_t* row = rows + k * row_stride + c0;
-    if (ahead != 0) prefetch(row + ahead);
-    V x;
+  auto load = [&](V& x, const scalar_t* row) {
     if constexpr (std::is_same<scalar_t, A>::value) {
       std::memcpy(&x, row, sizeof(V));
     } else {
@@ -316,21 +344,41 @@ inline void sort_lanes_in_registers(const scalar_t* rows, int64_t row_stride, in
     IV bits;
     std::memcpy(&bits, &x, sizeof(V));
     bits &= magnitude;
+    std::memcpy(&x, &bits, sizeof(V));  // |x|, as detail::abs_ (NaN stays NaN)
+  };
+  auto shrunk_key = [&](V& key, const V& a) {
+    const V shrunk = a - lam_bar;
+    key = shrunk > zero ? shrunk : zero;  // sort_key
+  };
+  // (the key comes back through `key`: a returned vector wider than the build's registers draws
+  // GCC's -Wpsabi note in the baseline build)
+  auto load_key = [&](KV& key, int64_t k) {
+    const scalar_t* row = rows + k * row_stride + c0;
+    if (ahead != 0) prefetch(row + ahead);
     V a;
-    std::memcpy(&a, &bits, sizeof(V));  // |x|, as detail::abs_ (NaN stays NaN)
-    abs_total += a;
-    if constexpr (!kL1) {
-      // Without lam_bar the key is |x| itself, and the sum of keys the sum of |x|: sort_key only
-      // differs on NaN (-> 0), and a lane holding NaN is not finite, which decides its radius (0)
-      // and every output (NaN) whatever its keys sort to.
-      key = a;
-    } else {
-      const V shrunk = a - lam_bar;
-      key = shrunk > zero ? shrunk : zero;  // sort_key
-      key_total += key;
+    load(a, row);
+    // Without lam_bar the key is |x| itself, and the sum of keys the sum of |x|: sort_key only
+    // differs on NaN (-> 0), and a lane holding NaN is not finite, which decides its radius (0)
+    // and every output (NaN) whatever its keys sort to.
+    V key_a = a;
+    if constexpr (kL1) shrunk_key(key_a, a);
+    std::memcpy(&key, &key_a, sizeof(V));
+    if constexpr (kSumHalves >= 1) {
+      abs_total[0] += a;
+      if constexpr (kL1) key_total[0] += key_a;
+    }
+    if constexpr (kSumHalves == 2) {
+      V a2;
+      load(a2, row + W);
+      abs_total[1] += a2;
+      if constexpr (kL1) {
+        V key2;
+        shrunk_key(key2, a2);
+        key_total[1] += key2;
+      }
     }
   };
-  auto load_block = [&](V* block, int64_t b) {
+  auto load_block = [&](KV* block, int64_t b) {
     if (b + kSortedMaxEntries <= K) {  // a full block: no test per row
       LASSONET_UNROLL
       for (int k = 0; k < kSortedMaxEntries; ++k) load_key(block[k], b + k);
@@ -341,16 +389,18 @@ inline void sort_lanes_in_registers(const scalar_t* rows, int64_t row_stride, in
       if (b + k < K) {
         load_key(block[k], b + k);
       } else {
-        block[k] = zero;
+        block[k] = KV{};  // (zero bits: 0)
       }
     }
   };
-  V v[kSortedMaxEntries];
-  sorted_top_16(v, K, load_block, [](V& hi, V& lo) { lanes_compare_exchange(hi, lo); });
+  KV v[kSortedMaxEntries];
+  sorted_top_16(v, K, load_block, [](KV& hi, KV& lo) { lanes_compare_exchange(hi, lo); });
   LASSONET_UNROLL
   for (int k = 0; k < kSortedMaxEntries; ++k) std::memcpy(&sorted[k][c0], &v[k], sizeof(V));
-  std::memcpy(sum_abs + c0, &abs_total, sizeof(V));
-  std::memcpy(sum_s + c0, kL1 ? &key_total : &abs_total, sizeof(V));
+  for (int h = 0; h < kSumHalves; ++h) {
+    std::memcpy(sum_abs + c0 + h * W, &abs_total[h], sizeof(V));
+    std::memcpy(sum_s + c0 + h * W, kL1 ? &key_total[h] : &abs_total[h], sizeof(V));
+  }
 }
 #endif
 
@@ -555,8 +605,9 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
 #if LASSONET_LANE_VECTORS
   constexpr int W = C / 2;
   A s[kSortedMaxEntries][C];  // the 16 largest keys, sorted
-  sort_lanes_in_registers<C, W, kL1>(rows, row_stride, 0, K, next, p, s, sum_abs, sum_s);
-  sort_lanes_in_registers<C, W, kL1>(rows, row_stride, W, K, next, p, s, sum_abs, sum_s);
+  constexpr int first_sums = kIntegerFloatKeys && sizeof(A) == 4 ? 2 : 1;
+  sort_lanes_in_registers<C, W, kL1, first_sums>(rows, row_stride, 0, K, next, p, s, sum_abs, sum_s);
+  sort_lanes_in_registers<C, W, kL1, 2 - first_sums>(rows, row_stride, W, K, next, p, s, sum_abs, sum_s);
 #else
   // The same on a K x C array of keys: the first 16 rows are the top list, each later block is
   // sorted in place and merged into them (sorted_top_16's steps with row indices: given pointers
