@@ -259,6 +259,29 @@ struct SortKeys {
   typedef A type __attribute__((vector_size(Bytes)));
 };
 
+// Whether every lane of a comparison's result (each lane all ones or zero) is set: one byte mask
+// in the AVX2 and AVX-512 builds (GCC made a chain of shifts and ORs of the lanes).
+template <typename IV>
+inline bool all_lanes(const IV& mask) {
+#if defined(LASSONET_SCRATCH_ROUND_AVX512)
+  if constexpr (sizeof(IV) == 64) {
+    __m512i x;
+    std::memcpy(&x, &mask, sizeof(x));
+    return _mm512_movepi8_mask(x) == ~__mmask64(0);
+  }
+#endif
+#if defined(LASSONET_LANES_AVX2) || defined(LASSONET_SCRATCH_ROUND_AVX512)
+  if constexpr (sizeof(IV) == 32) {
+    __m256i x;
+    std::memcpy(&x, &mask, sizeof(x));
+    return _mm256_movemask_epi8(x) == -1;
+  }
+#endif
+  bool all = true;
+  for (int c = 0; c < static_cast<int>(sizeof(IV) / sizeof(mask[0])); ++c) all &= mask[c] != 0;
+  return all;
+}
+
 // The header's compare_exchange on a vector of lanes: GCC compiles its selects to a compare and
 // two blends; the AVX2 and AVX-512 builds use max and min instead, which are the same selects
 // (max(x, y) = x > y ? x : y, min(y, x) = y < x ? y : x), bit for bit. (The maskz forms with
@@ -314,12 +337,14 @@ inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
 // (the sums of |x| and of the keys run down the rows, in row order, as the lone path adds them)
 // and goes through the header's sorted_top_16, run on vectors. Neither the keys nor the sums go
 // through memory on the way: from a K x C array, every comparator stored and reloaded its rows
-// (1.5x slower), and the sums' store-to-load chains bound the first pass. Writes the lanes' 16
-// largest keys, sorted, to rows 0 .. 15 of `sorted`, and the two sums.
+// (1.5x slower), and the sums' store-to-load chains bound the first pass. Writes the lanes' largest
+// candidate (best_out), largest and 16th largest keys, and the sums of |x| and of the keys (for
+// kSumHalves halves from c0: 2 in the first call where the keys sort as integers, so that two
+// independent add chains run side by side, then 0; else 1 and 1).
 template <int C, int W, bool kL1, int kSumHalves, typename scalar_t, typename A>
-inline void sort_lanes_in_registers(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
-                                    const scalar_t* next, ProxParams<A> p, A (&sorted)[kSortedMaxEntries][C],
-                                    A* sum_abs, A* sum_s) {
+inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
+                               const scalar_t* next, ProxParams<A> p, const A* reciprocal, const A* norm_v,
+                               A* best_out, A* s_max, A* s16, A* sum_abs, A* sum_s) {
   typedef A V __attribute__((vector_size(W * sizeof(A))));
   typedef typename std::conditional<sizeof(A) == 8, int64_t, int32_t>::type I;
   typedef I IV __attribute__((vector_size(W * sizeof(A))));
@@ -395,8 +420,38 @@ inline void sort_lanes_in_registers(const scalar_t* rows, int64_t row_stride, in
   };
   KV v[kSortedMaxEntries];
   sorted_top_16(v, K, load_block, [](KV& hi, KV& lo) { lanes_compare_exchange(hi, lo); });
+  V sorted[kSortedMaxEntries];
   LASSONET_UNROLL
-  for (int k = 0; k < kSortedMaxEntries; ++k) std::memcpy(&sorted[k][c0], &v[k], sizeof(V));
+  for (int k = 0; k < kSortedMaxEntries; ++k) std::memcpy(&sorted[k], &v[k], sizeof(V));
+  // The candidates down the sorted rows, still in registers (through memory, each step stored and
+  // reloaded its lanes' prefix sums and radii: 512-bit stores take two cycles on Zen 4), as
+  // sorted_candidate_step on vectors; the candidates past the 8th only where some lane's first
+  // ones are not certified (sorted_prefix_certified's test, lane by lane).
+  V nv, best;
+  std::memcpy(&nv, norm_v + c0, sizeof(V));
+  const V base = nv - p.lam, M = V{} + p.M;
+  V prefix = zero;
+  best = base;
+  const int64_t n_sorted = std::min<int64_t>(K, kSortedMaxEntries);
+  auto candidates = [&](int k0, int k1) {
+    LASSONET_UNROLL
+    for (int k = k0; k < k1; ++k) {
+      if (k < n_sorted) sorted_candidate_step(prefix, best, sorted[k], base, M, V{} + reciprocal[k + 1]);
+    }
+  };
+  candidates(0, kCertifiedCandidates);
+  if (n_sorted > kCertifiedCandidates) {
+    const V r = best > zero ? best : zero;
+    const IV certified = ((base > zero) & (M * base >= sorted[0])) | (sorted[kCertifiedCandidates] <= M * r);
+    if (!all_lanes(certified)) {
+      const V best_first = best;
+      candidates(kCertifiedCandidates, kSortedMaxEntries);
+      best = certified != 0 ? best_first : best;
+    }
+  }
+  std::memcpy(best_out + c0, &best, sizeof(V));
+  std::memcpy(s_max + c0, &sorted[0], sizeof(V));
+  std::memcpy(s16 + c0, &sorted[kSortedMaxEntries - 1], sizeof(V));
   for (int h = 0; h < kSumHalves; ++h) {
     std::memcpy(sum_abs + c0 + h * W, &abs_total[h], sizeof(V));
     std::memcpy(sum_s + c0 + h * W, kL1 ? &key_total[h] : &abs_total[h], sizeof(V));
@@ -601,13 +656,14 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
                         const scalar_t* next) {
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
-  A sum_abs[C], sum_s[C];
+  A sum_abs[C], sum_s[C], best[C], s_max[C], s16[C];
 #if LASSONET_LANE_VECTORS
   constexpr int W = C / 2;
-  A s[kSortedMaxEntries][C];  // the 16 largest keys, sorted
   constexpr int first_sums = kIntegerFloatKeys && sizeof(A) == 4 ? 2 : 1;
-  sort_lanes_in_registers<C, W, kL1, first_sums>(rows, row_stride, 0, K, next, p, s, sum_abs, sum_s);
-  sort_lanes_in_registers<C, W, kL1, 2 - first_sums>(rows, row_stride, W, K, next, p, s, sum_abs, sum_s);
+  solve_sorted_lanes<C, W, kL1, first_sums>(rows, row_stride, 0, K, next, p, reciprocal, norm_v, best, s_max,
+                                            s16, sum_abs, sum_s);
+  solve_sorted_lanes<C, W, kL1, 2 - first_sums>(rows, row_stride, W, K, next, p, reciprocal, norm_v, best,
+                                                s_max, s16, sum_abs, sum_s);
 #else
   // The same on a K x C array of keys: the first 16 rows are the top list, each later block is
   // sorted in place and merged into them (sorted_top_16's steps with row indices: given pointers
@@ -636,10 +692,9 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
     for (int k = 0; k < kSortedMaxEntries; ++k) cx(k, b + kSortedMaxEntries - 1 - k);
     bitonic_network_16(cx);
   }
-#endif
   // The candidates down the sorted rows, across all C lanes at once (independent chains: the
   // prefix sums are a chain of dependent adds per lane vector).
-  A base[C], best[C], s_max[C], s16[C], prefix[C];
+  A base[C], prefix[C];
   for_each_feature<C, A>([&](int c) {
     base[c] = norm_v[c] - p.lam;
     prefix[c] = A(0), best[c] = base[c], s_max[c] = s[0][c], s16[c] = s[kSortedMaxEntries - 1][c];
@@ -670,6 +725,7 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
       for_each_feature<C, A>([&](int c) { best[c] = certified[c] != 0 ? best_first[c] : best[c]; });
     }
   }
+#endif
   A r[C];
   int32_t finite[C], exact[C], inexact = 0;
   for_each_feature<C, A>([&](int c) {
@@ -679,7 +735,8 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   });
   if (K > kSortedMaxEntries) {  // (up to 16 entries every sorted radius is exact)
     for_each_feature<C, A>([&](int c) {
-      exact[c] = sorted_radius_exact(K, finite[c] != 0, r[c], s16[c], base[c], sum_s[c], p) ? 1 : 0;
+      const A base = norm_v[c] - p.lam;
+      exact[c] = sorted_radius_exact(K, finite[c] != 0, r[c], s16[c], base, sum_s[c], p) ? 1 : 0;
       inexact |= exact[c] ^ 1;
     });
   }
