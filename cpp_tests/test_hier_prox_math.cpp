@@ -104,7 +104,7 @@ int unsorted_01_inputs(Network&& network) {
   return bad;
 }
 
-// Up to kSortedTopMaxEntries entries the CPU sorts (solve_entries_sorted) where the GPU searches
+// Up to sorted_top_max_entries<A>() entries the CPU sorts (solve_entries_sorted) where the GPU searches
 // (solve_entries_searched): where the sorted radius says it is exact, both agree to rounding; where
 // not (more than 16 entries may be active), it is still a lower bound. Returns whether it was exact.
 template <typename A>
@@ -174,11 +174,11 @@ int main() {
     EXPECT(saved > 0);
   }
   {
-    // sorted_top_16: random values with ties and zeros, every n up to 64; 0/1 inputs.
+    // sorted_top_16: random values with ties and zeros, every n up to 256; 0/1 inputs.
     int bad = 0;
     std::uniform_int_distribution<int> small(0, 6);
     for (int i = 0; i < 3000; ++i) {
-      const int n = 1 + i % lassonet::kSortedTopMaxEntries;
+      const int n = 1 + i % lassonet::sorted_top_max_entries<float>();
       std::vector<double> x(n);
       for (double& e : x) e = i % 2 ? small(rng) * 0.25 : std::fabs(normal(rng));
       bad += top_16_mismatches(x);
@@ -189,12 +189,12 @@ int main() {
     EXPECT(bad == 0);
   }
   {
-    // The sorted radius against the search, K = 1 .. 64: theta's norm from |N(0, 1)| (the
-    // benchmark's data) and, every fourth problem, near 0 with a small M, where more than 16
-    // entries are often active (the search then decides).
-    int exact = 0, inexact = 0;
-    for (int i = 0; i < 4000; ++i) {
-      const int K = 1 + i % lassonet::kSortedTopMaxEntries;
+    // The sorted radius against the search, K = 1 .. 256 (float) and 1 .. 64 (double): theta's
+    // norm from |N(0, 1)| (the benchmark's data) and, every fourth problem, near 0 with a small M,
+    // where more than 16 entries are often active (the search then decides).
+    int exact = 0, inexact = 0, exact_f = 0, inexact_f = 0;
+    for (int i = 0; i < 6000; ++i) {
+      const int K = 1 + i % lassonet::sorted_top_max_entries<float>();
       std::vector<double> w(K);
       std::vector<float> wf(K);
       for (int k = 0; k < K; ++k) wf[k] = (float)(w[k] = 0.3 * normal(rng));
@@ -203,11 +203,13 @@ int main() {
       const double nv = crowded ? 0.01 * std::fabs(normal(rng)) : std::fabs(normal(rng));
       const double M = crowded ? 0.3 : Ms[i % 6], lam_bar = i % 3 == 0 ? 0.05 : 0.0;
       const double lam = crowded ? 0.0 : 0.1;
+      const bool e_f = check_sorted_equals_search<float>(wf, (float)nv, ProxParams<float>{(float)lam, (float)M, (float)lam_bar}, 1e-5f);
+      if (K > lassonet::kSortedMaxEntries) (e_f ? exact_f : inexact_f) += 1;
+      if (K > lassonet::sorted_top_max_entries<double>()) continue;
       const bool e = check_sorted_equals_search<double>(w, nv, ProxParams<double>{lam, M, lam_bar}, 1e-13);
-      check_sorted_equals_search<float>(wf, (float)nv, ProxParams<float>{(float)lam, (float)M, (float)lam_bar}, 1e-5f);
       if (K > lassonet::kSortedMaxEntries) (e ? exact : inexact) += 1;
     }
-    EXPECT(exact > 0 && inexact > 0);
+    EXPECT(exact > 0 && inexact > 0 && exact_f > 0 && inexact_f > 0);
   }
   // Edge cases: ties, zeros, theta = 0 entering, K = 0, everything dying, geometric magnitudes.
   check_problem({0.5}, {2, -2, 2, 1, 1}, 0.1, 1.0, 0.0);

@@ -15,13 +15,13 @@
 // the set stops changing. Every candidate r is a lower bound of the optimum and the sets only
 // shrink, so the loop stops, exactly, after at most K passes (in practice one to five; a pass
 // whose set's smallest entry stays above the new bound needs no confirming pass). On the CPU,
-// features with at most 64 W entries are sorted instead (solve_entries_sorted: sorting networks,
+// features with at most 256 (float) or 64 (double) W entries are sorted instead (solve_entries_sorted: sorting networks,
 // then the largest candidate over the prefixes of the 16 largest; the search decides where more
 // than 16 may be active); the GPU searches (sorts_entries). Each feature's result is a function of
 // its own entries computed in a fixed order, so it does not depend on how features are split
 // between threads, and every CPU path (chunks, lone features, each instruction set) gives the same
 // bits. (The CUDA kernels agree to rounding: nvcc contracts multiply-adds into FMAs by default,
-// and up to 64 entries they search where the CPU sorts.)
+// and they search where the CPU sorts.)
 #pragma once
 
 #include <cmath>
@@ -88,12 +88,15 @@ struct ProxParams {
   A lam;      // threshold on ||theta_j||_2 (step size times the penalty)
   A M;        // hierarchy constant, >= 0 (M = 0 is the group lasso on theta, W -> 0)
   A lam_bar;  // L1 threshold on W's entries, >= 0
+  // Up to how many W entries the CPU sorts a feature's (sorts_entries): 64, or with float keys in
+  // the CPU op's AVX2 and AVX-512 builds 256 (sorted_top_max_entries). The GPU never sorts.
+  int64_t sorted_max = 64;
 };
 
 // The op's double arguments in the kernels' accumulation type.
 template <typename A>
-inline ProxParams<A> make_params(double lam, double M, double lam_bar) {
-  return {static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar)};
+inline ProxParams<A> make_params(double lam, double M, double lam_bar, int64_t sorted_max = 64) {
+  return {static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar), sorted_max};
 }
 
 namespace detail {
@@ -406,7 +409,7 @@ LASSONET_HD ActiveSum<A> entries_active(const Entries<T>& w, A lam_bar, A bound)
 // sequence does not depend on how it is sorted, P_m adds it in order, and each candidate
 // multiplies by the reciprocal 1 / (1 + m M^2) (a division per candidate would dominate).
 //
-// From 17 to kSortedTopMaxEntries entries the CPU keeps only the 16 largest, sorted: blocks of 16
+// From 17 to sorted_top_max_entries<A>() entries the CPU keeps only the 16 largest, sorted: blocks of 16
 // are sorted by the network and merged into them (the larger of s_(k) and the block's
 // (17 - k)-th largest, then a bitonic network), and the candidates run over m = 0 .. 16. That is
 // the optimum unless more than 16 entries are active, which the result itself rules out where
@@ -418,7 +421,19 @@ LASSONET_HD ActiveSum<A> entries_active(const Entries<T>& w, A lam_bar, A bound)
 // alternating runs); with a small M (0.3 and below on that data, where most features hold more
 // than 16 active entries) a chunk sorts and then searches: 1.1-2.2x the search's time.
 constexpr int kSortedMaxEntries = 16;
-constexpr int64_t kSortedTopMaxEntries = 64;
+
+// Up to how many entries the CPU may sort (ProxParams::sorted_max, which the CPU op sets to this
+// where its chunks run the AVX2 or AVX-512 build, else 64): with float keys, which those chunks
+// sort as int32 (two 512-bit max/min a cycle on Zen 4), 256; the chunks took 0.57-0.71x the search's
+// time at K = 128 and 256 with M = 1 and 10 on the benchmark's data, and 1.13-1.27x where most
+// features hold more than 16 active entries (M = 0.15 and 0.3: sort, then search). With double
+// keys 64: at K = 128 and 256 0.69-0.96x, but 1.2-1.6x at M = 0.15 and 0.3. (One thread, AVX-512,
+// AMD Zen 4, d = 1e4, alternating.) The baseline build's float sort took 3x the search's time at
+// K = 100 and 256 (its 8-lane vectors are two SSE registers each: 32 keys in 16 registers).
+template <typename A>
+LASSONET_HD constexpr int64_t sorted_top_max_entries() {
+  return sizeof(A) == 4 ? 256 : 64;
+}
 
 // Sorting networks, descending: ce(i, j) must leave the larger of entries i < j at i. Optimal
 // comparator counts for 8 inputs (19) and 16 (60, Green's); both are checked exhaustively on 0/1
@@ -460,7 +475,7 @@ LASSONET_HD_INLINE void bitonic_network_16(CE&& ce) {
 // The width of the network that sorts n <= 16 values (padded with zeros to it).
 LASSONET_HD int64_t sorting_network_width(int64_t n) { return n <= 8 ? 8 : 16; }
 
-// The rows a sort of n <= kSortedTopMaxEntries values reads, zero-padded: the network's width, or
+// The rows a sort of n <= sorted_top_max_entries() values reads, zero-padded: the network's width, or
 // whole blocks of 16.
 LASSONET_HD int64_t sorted_rows(int64_t n) {
   return n <= kSortedMaxEntries ? sorting_network_width(n) : (n + 15) / 16 * 16;
@@ -546,7 +561,7 @@ LASSONET_HD bool sorted_prefix_certified(A base, A M, A s_max, A best, A s_next)
   return no_entry_clipped(base, M, s_max) | (s_next <= M * r);
 }
 
-// The 16 largest of n <= kSortedTopMaxEntries values, sorted descending into s (zeros past n).
+// The 16 largest of n <= sorted_top_max_entries() values, sorted descending into s (zeros past n).
 // load_block(block, b) fills block[0 .. 15] with values b .. b + 15 (zeros past n); cx(hi, lo) is
 // the compare-exchange (V: a value, or the CPU chunk solver's vector of lanes). Each later block
 // is sorted, then s[k] takes the larger of s[k] and the block's (16 - k)-th largest: the 16
@@ -586,7 +601,7 @@ LASSONET_HD A sorted_radius(A norm_v, bool finite, A s_max, A best, ProxParams<A
   return finite ? r : A(0);
 }
 
-// r for a feature (or group) with at most kSortedTopMaxEntries W entries, by sorting (the 16
+// r for a feature (or group) with at most sorted_top_max_entries<A>() W entries, by sorting (the 16
 // largest beyond 16 entries), and whether it is exact (else the search must decide). A feature
 // with no entry clipped (or not finite) skips the sort: sorted_radius gives it base (or 0) either
 // way, and the search's start finds it in one pass.
@@ -602,7 +617,7 @@ LASSONET_HD SortedRadius<A> solve_entries_sorted(const Entries<T>& v, const Entr
   const A norm_v = entries_norm<A>(v);
   const int64_t n = w.size();
   const A base = norm_v - p.lam;
-  A keys[kSortedTopMaxEntries];
+  A keys[sorted_top_max_entries<A>()];
   A sum_abs = A(0), sum_s = A(0), s_max = A(0);
   int64_t n_keys = 0;
   w.for_each([&](T& e) {  // (in index order, as the CPU chunks)
@@ -653,16 +668,17 @@ LASSONET_HD FeatureRadius<A> solve_entries_searched(const Entries<T>& v, const E
   return radius_from_stats<A>(norm_v, st, p, active);
 }
 
-// Whether solve_entries sorts n entries: on the CPU up to kSortedTopMaxEntries; on the GPU never.
+// Whether solve_entries sorts n entries: on the CPU up to sorted_max (ProxParams); on the GPU
+// never.
 // There a thread's 16 sorted values cost registers (and the kernels that held the sorted code
 // more registers even where it never ran), and the search was faster on an H100: d = 1e6, K = 16,
 // float32 0.092 ms searched vs 0.109 sorted, float64 0.163 vs 0.177 (benchmarks/RESULTS.md).
-LASSONET_HD bool sorts_entries(int64_t n) {
+LASSONET_HD bool sorts_entries(int64_t n, int64_t sorted_max) {
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
-  (void)n;
+  (void)n, (void)sorted_max;
   return false;
 #else
-  return n <= kSortedTopMaxEntries;
+  return n <= sorted_max;
 #endif
 }
 
@@ -670,7 +686,7 @@ LASSONET_HD bool sorts_entries(int64_t n) {
 template <typename A, typename T>
 LASSONET_HD FeatureRadius<A> solve_entries(const Entries<T>& v, const Entries<T>& w,
                                            ProxParams<A> p) {
-  if (sorts_entries(w.size())) {
+  if (sorts_entries(w.size(), p.sorted_max)) {
     const SortedRadius<A> q = solve_entries_sorted<A>(v, w, p);
     if (q.exact) return q.sol;
   }

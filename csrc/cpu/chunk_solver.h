@@ -50,6 +50,7 @@ struct ChunkJob {
   scalar_t* th;
   int64_t th_row, th_col, m;
   double lam, M, lam_bar;
+  int64_t sorted_max;  // (ProxParams::sorted_max)
 };
 
 // The AVX2 and AVX-512 copies of solve_features (hier_prox_cpu_avx2.cpp, hier_prox_cpu_avx512.cpp),
@@ -332,7 +333,7 @@ inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
 }
 #endif
 
-// Lanes c0 .. c0 + W - 1 of a chunk of K <= kSortedTopMaxEntries rows (rows[k * row_stride + c]),
+// Lanes c0 .. c0 + W - 1 of a chunk of K <= sorted_top_max_entries<A>() rows (rows[k * row_stride + c]),
 // solved in registers as W-lane GCC vectors: each block of 16 rows is loaded, turned into sort keys
 // (the sums of |x| and of the keys run down the rows, in row order, as the lone path adds them)
 // and goes through the header's sorted_top_16, run on vectors. Neither the keys nor the sums go
@@ -644,7 +645,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   }
 }
 
-// Solves C adjacent features with K <= kSortedTopMaxEntries as solve_entries does, lane by lane:
+// Solves C adjacent features with K <= p.sorted_max as solve_entries does, lane by lane:
 // sorting networks order each lane's shrunk magnitudes, one vector per row (the 16 largest beyond
 // 16 rows: sort_lanes_in_registers), and the candidates run down the sorted rows. Where some
 // lane's sorted radius is not certainly exact (sorted_radius_exact), the chunk's search
@@ -669,7 +670,7 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   // sorted in place and merged into them (sorted_top_16's steps with row indices: given pointers
   // to the rows instead, GCC made this path 1.2-1.5x slower).
   const A lam_bar = kL1 ? p.lam_bar : A(0);
-  A s[kSortedTopMaxEntries][C];
+  A s[sorted_top_max_entries<A>()][C];
   for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0), sum_s[c] = A(0); });
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
@@ -781,13 +782,13 @@ constexpr int64_t tail_chunk_min_features() {
 template <int C, typename scalar_t>
 void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t j1) {
   using A = acc_t<scalar_t>;
-  const ProxParams<A> p = make_params<A>(job.lam, job.M, job.lam_bar);
+  const ProxParams<A> p = make_params<A>(job.lam, job.M, job.lam_bar, job.sorted_max);
   const int64_t chunks_end = j0 + (j1 - j0) / C * C;
   const int64_t n_tail = j1 - chunks_end;
   const bool tail_chunk = n_tail >= tail_chunk_min_features<C>();
   std::unique_ptr<A[]> scratch;
   std::unique_ptr<int32_t[]> kept;
-  if ((chunks_end > j0 || tail_chunk) && job.K > kSortedTopMaxEntries && job.K >= scratch_min_k<A>()) {
+  if ((chunks_end > j0 || tail_chunk) && job.K > p.sorted_max && job.K >= scratch_min_k<A>()) {
     scratch.reset(new A[job.K * C]);
     if (kCompactingRounds) kept.reset(new int32_t[job.K]);
   }
@@ -845,7 +846,7 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   // double's search no faster (0.97-1.01), and one build of it was 15-20% slower at K = 64 (the
   // search rounds' sums spilled to the stack).
   const bool l1 = p.lam_bar != A(0);
-  if (job.K <= kSortedTopMaxEntries) {
+  if (job.K <= p.sorted_max) {
     l1 ? sorted_chunks(std::true_type{}) : sorted_chunks(std::false_type{});
   } else if constexpr (std::is_same<A, float>::value) {
     l1 ? searched_chunks(std::true_type{}) : searched_chunks(std::false_type{});
