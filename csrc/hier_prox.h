@@ -15,13 +15,15 @@
 // the set stops changing. Every candidate r is a lower bound of the optimum and the sets only
 // shrink, so the loop stops, exactly, after at most K passes (in practice one to five; a pass
 // whose set's smallest entry stays above the new bound needs no confirming pass). On the CPU,
-// features with at most 256 (float) or 64 (double) W entries are sorted instead (solve_entries_sorted: sorting networks,
-// then the largest candidate over the prefixes of the 16 largest; the search decides where more
-// than 16 may be active); the GPU searches (sorts_entries). Each feature's result is a function of
-// its own entries computed in a fixed order, so it does not depend on how features are split
-// between threads, and every CPU path (chunks, lone features, each instruction set) gives the same
-// bits. (The CUDA kernels agree to rounding: nvcc contracts multiply-adds into FMAs by default,
-// and they search where the CPU sorts.)
+// features with at most 64 W entries (float: 256 where the AVX2 or AVX-512 build runs) are sorted
+// instead (solve_entries_sorted: sorting networks, then the largest candidate over the prefixes of
+// the 16 largest; the search decides where more than 16 may be active); the GPU searches
+// (sorts_entries). Each feature's result is a function of its own entries computed in a fixed
+// order, so it does not depend on how features are split between threads, and every CPU path
+// (chunks, lone features, each instruction set) gives the same bits, but float features with 65
+// to 256 entries, which the baseline build searches (equal to rounding). (The CUDA kernels agree
+// to rounding: nvcc contracts multiply-adds into FMAs by default, and they search where the CPU
+// sorts.)
 #pragma once
 
 #include <cmath>
@@ -409,8 +411,8 @@ LASSONET_HD ActiveSum<A> entries_active(const Entries<T>& w, A lam_bar, A bound)
 // sequence does not depend on how it is sorted, P_m adds it in order, and each candidate
 // multiplies by the reciprocal 1 / (1 + m M^2) (a division per candidate would dominate).
 //
-// From 17 to sorted_top_max_entries<A>() entries the CPU keeps only the 16 largest, sorted: blocks of 16
-// are sorted by the network and merged into them (the larger of s_(k) and the block's
+// From 17 to sorted_max entries (ProxParams) the CPU keeps only the 16 largest, sorted: blocks of
+// 16 are sorted by the network and merged into them (the larger of s_(k) and the block's
 // (17 - k)-th largest, then a bitonic network), and the candidates run over m = 0 .. 16. That is
 // the optimum unless more than 16 entries are active, which the result itself rules out where
 // s_(16) <= M r (then every entry after the 16th is at most M r* and inactive, since r <= r*),
@@ -424,8 +426,8 @@ constexpr int kSortedMaxEntries = 16;
 
 // Up to how many entries the CPU may sort (ProxParams::sorted_max, which the CPU op sets to this
 // where its chunks run the AVX2 or AVX-512 build, else 64): with float keys, which those chunks
-// sort as int32 (two 512-bit max/min a cycle on Zen 4), 256; the chunks took 0.57-0.71x the search's
-// time at K = 128 and 256 with M = 1 and 10 on the benchmark's data, and 1.13-1.27x where most
+// sort as int32 (two 512-bit max/min a cycle on Zen 4), 256; the chunks took 0.57-0.71x the
+// search's time at K = 128 and 256 with M = 1 and 10 on the benchmark's data, and 1.13-1.27x where most
 // features hold more than 16 active entries (M = 0.15 and 0.3: sort, then search). With double
 // keys 64: at K = 128 and 256 0.69-0.96x, but 1.2-1.6x at M = 0.15 and 0.3. (One thread, AVX-512,
 // AMD Zen 4, d = 1e4, alternating.) The baseline build's float sort took 3x the search's time at
@@ -475,8 +477,8 @@ LASSONET_HD_INLINE void bitonic_network_16(CE&& ce) {
 // The width of the network that sorts n <= 16 values (padded with zeros to it).
 LASSONET_HD int64_t sorting_network_width(int64_t n) { return n <= 8 ? 8 : 16; }
 
-// The rows a sort of n <= sorted_top_max_entries() values reads, zero-padded: the network's width, or
-// whole blocks of 16.
+// The rows a sort of n <= sorted_top_max_entries() values reads, zero-padded: the network's width,
+// or whole blocks of 16.
 LASSONET_HD int64_t sorted_rows(int64_t n) {
   return n <= kSortedMaxEntries ? sorting_network_width(n) : (n + 15) / 16 * 16;
 }
@@ -601,8 +603,8 @@ LASSONET_HD A sorted_radius(A norm_v, bool finite, A s_max, A best, ProxParams<A
   return finite ? r : A(0);
 }
 
-// r for a feature (or group) with at most sorted_top_max_entries<A>() W entries, by sorting (the 16
-// largest beyond 16 entries), and whether it is exact (else the search must decide). A feature
+// r for a feature (or group) with at most sorted_top_max_entries<A>() W entries, by sorting (the
+// 16 largest beyond 16 entries), and whether it is exact (else the search must decide). A feature
 // with no entry clipped (or not finite) skips the sort: sorted_radius gives it base (or 0) either
 // way, and the search's start finds it in one pass.
 template <typename A>
@@ -686,7 +688,9 @@ LASSONET_HD bool sorts_entries(int64_t n, int64_t sorted_max) {
 template <typename A, typename T>
 LASSONET_HD FeatureRadius<A> solve_entries(const Entries<T>& v, const Entries<T>& w,
                                            ProxParams<A> p) {
-  if (sorts_entries(w.size(), p.sorted_max)) {
+  // (never past the keys array of solve_entries_sorted, whatever sorted_max says)
+  const int64_t cap = sorted_top_max_entries<A>();
+  if (sorts_entries(w.size(), p.sorted_max < cap ? p.sorted_max : cap)) {
     const SortedRadius<A> q = solve_entries_sorted<A>(v, w, p);
     if (q.exact) return q.sol;
   }

@@ -293,7 +293,7 @@ inline void lanes_compare_exchange(V& hi, V& lo) {
   compare_exchange(hi, lo);
 }
 #if defined(LASSONET_LANES_AVX2) || defined(LASSONET_SCRATCH_ROUND_AVX512)  // (builds with <immintrin.h>)
-// Float keys compared as int32: see sort_lanes_in_registers.
+// Float keys compared as int32: see solve_sorted_lanes.
 constexpr bool kIntegerFloatKeys = true;
 template <>
 struct SortKeys<float, 32, true> {
@@ -333,7 +333,7 @@ inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
 }
 #endif
 
-// Lanes c0 .. c0 + W - 1 of a chunk of K <= sorted_top_max_entries<A>() rows (rows[k * row_stride + c]),
+// Lanes c0 .. c0 + W - 1 of a chunk of K <= p.sorted_max rows (rows[k * row_stride + c]),
 // solved in registers as W-lane GCC vectors: each block of 16 rows is loaded, turned into sort keys
 // (the sums of |x| and of the keys run down the rows, in row order, as the lone path adds them)
 // and goes through the header's sorted_top_16, run on vectors. Neither the keys nor the sums go
@@ -352,8 +352,9 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   // The keys (never negative: |x| or max(|x| - lam_bar, 0), or NaN in a non-finite lane) sort as
   // int32 where kIntegerFloatKeys: a non-negative float's bits order as it does, and integer max
   // and min pick the same entry bit for bit (NaN, with the sign cleared above +inf, sorts first, in
-  // a lane whose outputs are NaN whatever its keys). Integer max/min take one cycle to FP's four on
-  // Intel, and AMD Zen 4 issues twice as many per cycle (FP's share its pipes with the adds).
+  // a lane whose outputs are NaN whatever its keys). On AMD Zen 4, 512-bit int32 max/min issue two
+  // a cycle with one cycle of latency (measured), float max/min one a cycle on the pipes the adds
+  // need too; Intel's tables give int32 max/min one cycle of latency to float's four.
   using KV = typename SortKeys<A, W * sizeof(A), kIntegerFloatKeys && sizeof(A) == 4>::type;
   const V zero = V{} + A(0), lam_bar = V{} + (kL1 ? p.lam_bar : A(0));
   const IV magnitude = IV{} + std::numeric_limits<I>::max();  // every bit but the sign
@@ -647,7 +648,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
 
 // Solves C adjacent features with K <= p.sorted_max as solve_entries does, lane by lane:
 // sorting networks order each lane's shrunk magnitudes, one vector per row (the 16 largest beyond
-// 16 rows: sort_lanes_in_registers), and the candidates run down the sorted rows. Where some
+// 16 rows: solve_sorted_lanes), and the candidates run down the sorted rows. Where some
 // lane's sorted radius is not certainly exact (sorted_radius_exact), the chunk's search
 // (solve_chunk without its write-back) gives those lanes theirs. `reciprocal` holds
 // candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk.

@@ -91,7 +91,8 @@ void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, double lam, 
   constexpr int64_t kSpan = 32;
   const int64_t n_spans = (d + kSpan - 1) / kSpan;
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, K * kSpan));
-  const ChunkJob<scalar_t> job{w, w_row, K, th, th_row, th_col, m, lam, M, lam_bar, cpu_sorted_max<scalar_t>()};
+  const int64_t sorted_max = cpu_sorted_max<scalar_t>();
+  const ChunkJob<scalar_t> job{w, w_row, K, th, th_row, th_col, m, lam, M, lam_bar, sorted_max};
   at::parallel_for(0, n_spans, grain, [&](int64_t s0, int64_t s1) {
     solve_features_fastest(job, s0 * kSpan, std::min(s1 * kSpan, d));
   });
