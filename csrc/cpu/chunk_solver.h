@@ -253,6 +253,15 @@ inline void chunk_compare_exchange(A* __restrict hi, A* __restrict lo) {
 }
 
 #if LASSONET_LANE_VECTORS
+// Bytes of the build's vector registers (the baseline's: SSE2 on x86-64, NEON on AArch64).
+#if defined(LASSONET_SCRATCH_ROUND_AVX512)
+constexpr int kLaneVectorBytes = 64;
+#elif defined(LASSONET_LANES_AVX2)
+constexpr int kLaneVectorBytes = 32;
+#else
+constexpr int kLaneVectorBytes = 16;
+#endif
+
 // The vector the sorted chunks' keys sort as: Bytes / sizeof(A) lanes of A, or (kInteger, float
 // keys in the AVX2 and AVX-512 builds) of int32, specialised below.
 template <typename A, int Bytes, bool kInteger>
@@ -660,12 +669,20 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
   A sum_abs[C], sum_s[C], best[C], s_max[C], s16[C];
 #if LASSONET_LANE_VECTORS
-  constexpr int W = C / 2;
   constexpr int first_sums = kIntegerFloatKeys && sizeof(A) == 4 ? 2 : 1;
-  solve_sorted_lanes<C, W, kL1, first_sums>(rows, row_stride, 0, K, next, p, reciprocal, norm_v, best, s_max,
-                                            s16, sum_abs, sum_s);
-  solve_sorted_lanes<C, W, kL1, 2 - first_sums>(rows, row_stride, W, K, next, p, reciprocal, norm_v, best,
-                                                s_max, s16, sum_abs, sum_s);
+  if constexpr (first_sums == 2 || kLaneVectorBytes >= C / 2 * static_cast<int>(sizeof(A))) {
+    constexpr int W = C / 2;
+    solve_sorted_lanes<C, W, kL1, first_sums>(rows, row_stride, 0, K, next, p, reciprocal, norm_v, best, s_max,
+                                              s16, sum_abs, sum_s);
+    solve_sorted_lanes<C, W, kL1, 2 - first_sums>(rows, row_stride, W, K, next, p, reciprocal, norm_v, best,
+                                                  s_max, s16, sum_abs, sum_s);
+  } else {  // (the baseline build: lane vectors of one 16-byte register, not two)
+    constexpr int W = kLaneVectorBytes / static_cast<int>(sizeof(A));
+    for (int c0 = 0; c0 < C; c0 += W) {
+      solve_sorted_lanes<C, W, kL1, 1>(rows, row_stride, c0, K, next, p, reciprocal, norm_v, best, s_max, s16,
+                                       sum_abs, sum_s);
+    }
+  }
 #else
   // The same on a K x C array of keys: the first 16 rows are the top list, each later block is
   // sorted in place and merged into them (sorted_top_16's steps with row indices: given pointers
