@@ -15,13 +15,12 @@
 // the set stops changing. Every candidate r is a lower bound of the optimum and the sets only
 // shrink, so the loop stops, exactly, after at most K passes (in practice one to five; a pass
 // whose set's smallest entry stays above the new bound needs no confirming pass). On the CPU,
-// features with at most 64 W entries (float: 256 where the AVX2 or AVX-512 build runs) are sorted
+// features with at most 64 W entries (float32: 256) are sorted
 // instead (solve_entries_sorted: sorting networks, then the largest candidate over the prefixes of
 // the 16 largest; the search decides where more than 16 may be active); the GPU searches
 // (sorts_entries). Each feature's result is a function of its own entries computed in a fixed
 // order, so it does not depend on how features are split between threads, and every CPU path
-// (chunks, lone features, each instruction set) gives the same bits, but float features with 65
-// to 256 entries, which the baseline build searches (equal to rounding). (The CUDA kernels agree
+// (chunks, lone features, each instruction set) gives the same bits. (The CUDA kernels agree
 // to rounding: nvcc contracts multiply-adds into FMAs by default, and they search where the CPU
 // sorts.)
 #pragma once
@@ -90,8 +89,8 @@ struct ProxParams {
   A lam;      // threshold on ||theta_j||_2 (step size times the penalty)
   A M;        // hierarchy constant, >= 0 (M = 0 is the group lasso on theta, W -> 0)
   A lam_bar;  // L1 threshold on W's entries, >= 0
-  // Up to how many W entries the CPU sorts a feature's (sorts_entries): 64, or with float keys in
-  // the CPU op's AVX2 and AVX-512 builds 256 (sorted_top_max_entries). The GPU never sorts.
+  // Up to how many W entries the CPU sorts a feature's (sorts_entries): 64, or for float32 256
+  // (sorted_top_max_entries; the CPU op sets it). The GPU never sorts.
   int64_t sorted_max = 64;
 };
 
@@ -425,13 +424,13 @@ LASSONET_HD ActiveSum<A> entries_active(const Entries<T>& w, A lam_bar, A bound)
 constexpr int kSortedMaxEntries = 16;
 
 // Up to how many entries the CPU may sort (ProxParams::sorted_max, which the CPU op sets to this
-// where its chunks run the AVX2 or AVX-512 build, else 64): with float keys, which those chunks
-// sort as int32 (two 512-bit max/min a cycle on Zen 4), 256; the chunks took 0.57-0.71x the
-// search's time at K = 128 and 256 with M = 1 and 10 on the benchmark's data, and 1.13-1.27x where most
-// features hold more than 16 active entries (M = 0.15 and 0.3: sort, then search). With double
+// for float32, else 64): with float keys, which the AVX2 and AVX-512 chunks sort as int32 (two
+// 512-bit max/min a cycle on Zen 4), 256; the chunks took 0.57-0.71x the search's time at K = 128
+// and 256 with M = 1 and 10 on the benchmark's data, and 1.13-1.27x where most features hold more
+// than 16 active entries (M = 0.15 and 0.3: sort, then search). With double
 // keys 64: at K = 128 and 256 0.69-0.96x, but 1.2-1.6x at M = 0.15 and 0.3. (One thread, AVX-512,
-// AMD Zen 4, d = 1e4, alternating.) The baseline build's float sort took 3x the search's time at
-// K = 100 and 256 (its 8-lane vectors are two SSE registers each: 32 keys in 16 registers).
+// AMD Zen 4, d = 1e4, alternating.) The baseline build's float sort: 0.53-0.59x its search at
+// K = 100 and 256 (2 threads).
 template <typename A>
 LASSONET_HD constexpr int64_t sorted_top_max_entries() {
   return sizeof(A) == 4 ? 256 : 64;

@@ -55,14 +55,13 @@ void solve_features_fastest(const ChunkJob<scalar_t>& job, int64_t j0, int64_t j
   solve_features(job, j0, j1);
 }
 
-// Up to how many entries every CPU path sorts a feature's (ProxParams::sorted_max): float features
-// up to 256 where the chunks run the AVX2 or AVX-512 build, which sort float keys as integers;
-// else 64 (the baseline build's wide sort was slower than its search). One value per process and
-// dtype, so that a feature's result does not depend on which path (chunk or lone) solved it.
+// Up to how many entries every CPU path sorts a feature's (ProxParams::sorted_max): float32 up to
+// 256 (sorted_top_max_entries), in every build (the baseline build's sort took 0.53-0.59x its
+// search at K = 100 and 256 once its lane vectors were single registers); else 64. One value per
+// dtype, so that a feature's result does not depend on which path or build solved it.
 template <typename scalar_t>
 int64_t cpu_sorted_max() {
-  const bool wide = std::is_same<scalar_t, float>::value && chunk_isa() != ChunkIsa::baseline;
-  return wide ? sorted_top_max_entries<float>() : 64;
+  return std::is_same<scalar_t, float>::value ? sorted_top_max_entries<float>() : 64;
 }
 
 template <typename scalar_t>
