@@ -89,15 +89,12 @@ struct ProxParams {
   A lam;      // threshold on ||theta_j||_2 (step size times the penalty)
   A M;        // hierarchy constant, >= 0 (M = 0 is the group lasso on theta, W -> 0)
   A lam_bar;  // L1 threshold on W's entries, >= 0
-  // Up to how many W entries the CPU sorts a feature's (sorts_entries): 64, or for float32 256
-  // (sorted_top_max_entries; the CPU op sets it). The GPU never sorts.
-  int64_t sorted_max = 64;
 };
 
 // The op's double arguments in the kernels' accumulation type.
 template <typename A>
-inline ProxParams<A> make_params(double lam, double M, double lam_bar, int64_t sorted_max = 64) {
-  return {static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar), sorted_max};
+inline ProxParams<A> make_params(double lam, double M, double lam_bar) {
+  return {static_cast<A>(lam), static_cast<A>(M), static_cast<A>(lam_bar)};
 }
 
 namespace detail {
@@ -353,9 +350,10 @@ LASSONET_HD bool finite_feature(A norm_v, A sum_abs) {
 }
 
 // Whether r = base (= ||theta_j|| - lam) clips no entry: base > 0 and M base >= the largest s_i.
+// (A may be a GCC vector of lanes, as in the CPU chunks: then a mask of lanes; A() is zero.)
 template <typename A>
-LASSONET_HD bool no_entry_clipped(A base, A M, A s_max) {
-  return (base > A(0)) & (M * base >= s_max);
+LASSONET_HD auto no_entry_clipped(A base, A M, A s_max) {
+  return (base > A()) & (M * base >= s_max);
 }
 
 // The search's start from a feature's statistics (finish_stats applied). Written as selects, not
@@ -410,7 +408,7 @@ LASSONET_HD ActiveSum<A> entries_active(const Entries<T>& w, A lam_bar, A bound)
 // sequence does not depend on how it is sorted, P_m adds it in order, and each candidate
 // multiplies by the reciprocal 1 / (1 + m M^2) (a division per candidate would dominate).
 //
-// From 17 to sorted_max entries (ProxParams) the CPU keeps only the 16 largest, sorted: blocks of
+// From 17 to sorted_top_max_entries() entries the CPU keeps only the 16 largest, sorted: blocks of
 // 16 are sorted by the network and merged into them (the larger of s_(k) and the block's
 // (17 - k)-th largest, then a bitonic network), and the candidates run over m = 0 .. 16. That is
 // the optimum unless more than 16 entries are active, which the result itself rules out where
@@ -423,17 +421,17 @@ LASSONET_HD ActiveSum<A> entries_active(const Entries<T>& w, A lam_bar, A bound)
 // than 16 active entries) a chunk sorts and then searches: 1.1-2.2x the search's time.
 constexpr int kSortedMaxEntries = 16;
 
-// Up to how many entries the CPU may sort (ProxParams::sorted_max, which the CPU op sets to this
-// for float32, else 64): with float keys, which the AVX2 and AVX-512 chunks sort as int32 (two
-// 512-bit max/min a cycle on Zen 4), 256; the chunks took 0.57-0.71x the search's time at K = 128
+// Up to how many W entries of type T the CPU sorts a feature's (sorts_entries; the 16-bit types
+// 64): with float keys, which the AVX2 and AVX-512 chunks sort as int32 (two 512-bit max/min a
+// cycle on Zen 4), 256; the chunks took 0.57-0.71x the search's time at K = 128
 // and 256 with M = 1 and 10 on the benchmark's data, and 1.13-1.27x where most features hold more
 // than 16 active entries (M = 0.15 and 0.3: sort, then search). With double
 // keys 64: at K = 128 and 256 0.69-0.96x, but 1.2-1.6x at M = 0.15 and 0.3. (One thread, AVX-512,
 // AMD Zen 4, d = 1e4, alternating.) The baseline build's float sort: 0.53-0.59x its search at
 // K = 100 and 256 (2 threads).
-template <typename A>
+template <typename T>
 LASSONET_HD constexpr int64_t sorted_top_max_entries() {
-  return sizeof(A) == 4 ? 256 : 64;
+  return sizeof(T) == 4 ? 256 : 64;
 }
 
 // Sorting networks, descending: ce(i, j) must leave the larger of entries i < j at i. Optimal
@@ -556,9 +554,10 @@ constexpr int kCertifiedCandidates = 8;
 // (weight 1 + m M^2) and s_(m+1) / M (weight M^2) and so exceeds neither (up to rounding). A
 // feature's radius is then the largest of its first candidates: decided by its own entries alone,
 // whether the other lanes of its chunk go on or not.
+// (A may be a vector of lanes, as for no_entry_clipped.)
 template <typename A>
-LASSONET_HD bool sorted_prefix_certified(A base, A M, A s_max, A best, A s_next) {
-  const A r = best > A(0) ? best : A(0);
+LASSONET_HD auto sorted_prefix_certified(A base, A M, A s_max, A best, A s_next) {
+  const A r = best > A() ? best : A();
   return no_entry_clipped(base, M, s_max) | (s_next <= M * r);
 }
 
@@ -618,7 +617,7 @@ LASSONET_HD SortedRadius<A> solve_entries_sorted(const Entries<T>& v, const Entr
   const A norm_v = entries_norm<A>(v);
   const int64_t n = w.size();
   const A base = norm_v - p.lam;
-  A keys[sorted_top_max_entries<A>()];
+  A keys[sorted_top_max_entries<A>()];  // (A holds T: no fewer than sorted_top_max_entries<T>())
   A sum_abs = A(0), sum_s = A(0), s_max = A(0);
   int64_t n_keys = 0;
   w.for_each([&](T& e) {  // (in index order, as the CPU chunks)
@@ -669,17 +668,18 @@ LASSONET_HD FeatureRadius<A> solve_entries_searched(const Entries<T>& v, const E
   return radius_from_stats<A>(norm_v, st, p, active);
 }
 
-// Whether solve_entries sorts n entries: on the CPU up to sorted_max (ProxParams); on the GPU
-// never.
+// Whether solve_entries sorts n entries of type T: on the CPU up to sorted_top_max_entries<T>();
+// on the GPU never.
 // There a thread's 16 sorted values cost registers (and the kernels that held the sorted code
 // more registers even where it never ran), and the search was faster on an H100: d = 1e6, K = 16,
 // float32 0.092 ms searched vs 0.109 sorted, float64 0.163 vs 0.177 (benchmarks/RESULTS.md).
-LASSONET_HD bool sorts_entries(int64_t n, int64_t sorted_max) {
+template <typename T>
+LASSONET_HD bool sorts_entries(int64_t n) {
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
-  (void)n, (void)sorted_max;
+  (void)n;
   return false;
 #else
-  return n <= sorted_max;
+  return n <= sorted_top_max_entries<T>();
 #endif
 }
 
@@ -687,9 +687,7 @@ LASSONET_HD bool sorts_entries(int64_t n, int64_t sorted_max) {
 template <typename A, typename T>
 LASSONET_HD FeatureRadius<A> solve_entries(const Entries<T>& v, const Entries<T>& w,
                                            ProxParams<A> p) {
-  // (never past the keys array of solve_entries_sorted, whatever sorted_max says)
-  const int64_t cap = sorted_top_max_entries<A>();
-  if (sorts_entries(w.size(), p.sorted_max < cap ? p.sorted_max : cap)) {
+  if (sorts_entries<T>(w.size())) {
     const SortedRadius<A> q = solve_entries_sorted<A>(v, w, p);
     if (q.exact) return q.sol;
   }

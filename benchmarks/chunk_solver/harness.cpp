@@ -1,9 +1,9 @@
 // Times the CPU kernel's chunk solver (csrc/cpu/chunk_solver.h) from a given csrc tree, built as
 // the AVX-512 copy the op runs on AVX-512 CPUs, on one thread, without torch: W = 0.3 N(0, 1),
 // theta = N(0, 1), lam = 0.1, M = 1 (bench_prox.py's problem; the environment variable HARNESS_M
-// sets another M). Prints, per K, the median time of
-// the solver and of a memcpy of W, and a checksum of the results (equal checksums: equal bits,
-// in practice). Built and run by ab.py, which alternates several trees.
+// sets another M). Prints, per K, the median time of the solver and of a memcpy of W, and a
+// checksum of the results (equal checksums: equal bits, in practice). Built and run by ab.py, which
+// alternates several trees.
 //   g++ -O3 -std=c++17 -fno-math-errno -fno-trapping-math -ffp-contract=off
 //       -DCSRC=/path/to/csrc harness.cpp      (ab.py adds -DLASSONET_SCRATCH_ROUND_AVX512=1
 //                                               where the tree has scratch_round_avx512.h)
@@ -47,15 +47,6 @@ double quantile(std::vector<double> v, double q) {
   return v[static_cast<size_t>(q * (v.size() - 1))];
 }
 
-// ChunkJob::sorted_max as the op sets it for this (AVX-512) build: 256 for float, 64 for double;
-// trees from before that field always sort up to 64.
-template <typename J>
-auto set_sorted_max(J& job, int) -> decltype(job.sorted_max = 0, void()) {
-  job.sorted_max = sizeof(*job.w) == 4 ? 256 : 64;
-}
-template <typename J>
-void set_sorted_max(J&, long) {}
-
 template <typename T>
 void bench(int64_t K, int64_t d) {
   const char* env_m = std::getenv("HARNESS_M");  // (M = 1 unless set: crowded features at small M)
@@ -75,8 +66,7 @@ void bench(int64_t K, int64_t d) {
   for (int r = 0; r < reps; ++r) {
     std::memcpy(th, th0.data(), d * sizeof(T));
     std::memcpy(W, W0.data(), K * d * sizeof(T));
-    lassonet::ChunkJob<T> job{W, d, K, th, d, 1, 1, 0.1, M, 0.0};
-    set_sorted_max(job, 0);
+    const lassonet::ChunkJob<T> job{W, d, K, th, d, 1, 1, 0.1, M, 0.0};
     auto a = clock::now();
     lassonet::isa_avx512::run(job, 0, d);
     t_op.push_back(std::chrono::duration<double>(clock::now() - a).count());
@@ -87,8 +77,7 @@ void bench(int64_t K, int64_t d) {
   }
   std::memcpy(th, th0.data(), d * sizeof(T));
   std::memcpy(W, W0.data(), K * d * sizeof(T));
-  lassonet::ChunkJob<T> job{W, d, K, th, d, 1, 1, 0.1, M, 0.0};
-  set_sorted_max(job, 0);
+  const lassonet::ChunkJob<T> job{W, d, K, th, d, 1, 1, 0.1, M, 0.0};
   lassonet::isa_avx512::run(job, 0, d);
   double checksum = 0;
   for (int64_t i = 0; i < K * d; ++i) checksum += W[i];

@@ -50,7 +50,6 @@ struct ChunkJob {
   scalar_t* th;
   int64_t th_row, th_col, m;
   double lam, M, lam_bar;
-  int64_t sorted_max;  // (ProxParams::sorted_max)
 };
 
 // The AVX2 and AVX-512 copies of solve_features (hier_prox_cpu_avx2.cpp, hier_prox_cpu_avx512.cpp),
@@ -342,15 +341,15 @@ inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
 }
 #endif
 
-// Lanes c0 .. c0 + W - 1 of a chunk of K <= p.sorted_max rows (rows[k * row_stride + c]),
-// solved in registers as W-lane GCC vectors: each block of 16 rows is loaded, turned into sort keys
-// (the sums of |x| and of the keys run down the rows, in row order, as the lone path adds them)
-// and goes through the header's sorted_top_16, run on vectors. Neither the keys nor the sums go
-// through memory on the way: from a K x C array, every comparator stored and reloaded its rows
-// (1.5x slower), and the sums' store-to-load chains bound the first pass. Writes the lanes' largest
-// candidate (best_out), largest and 16th largest keys, and the sums of |x| and of the keys (for
-// kSumHalves halves from c0: 2 in the first call where the keys sort as integers, so that two
-// independent add chains run side by side, then 0; else 1 and 1).
+// Lanes c0 .. c0 + W - 1 of a chunk of K <= sorted_top_max_entries<scalar_t>() rows
+// (rows[k * row_stride + c]), solved in registers as W-lane GCC vectors: each block of 16 rows is loaded,
+// turned into sort keys (the sums of |x| and of the keys run down the rows, in row order, as the
+// lone path adds them) and goes through the header's sorted_top_16, run on vectors. Neither the
+// keys nor the sums go through memory on the way: from a K x C array, every comparator stored and
+// reloaded its rows (1.5x slower), and the sums' store-to-load chains bound the first pass. Writes
+// the lanes' largest candidate (best_out), largest and 16th largest keys, and the sums of |x| and
+// of the keys (for kSumHalves halves from c0: 2 in the first call where the keys sort as integers,
+// so that two independent add chains run side by side, then 0; else 1 and 1).
 template <int C, int W, bool kL1, int kSumHalves, typename scalar_t, typename A>
 inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
                                const scalar_t* next, ProxParams<A> p, const A* reciprocal, const A* norm_v,
@@ -437,7 +436,7 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   // The candidates down the sorted rows, still in registers (through memory, each step stored and
   // reloaded its lanes' prefix sums and radii: 512-bit stores take two cycles on Zen 4), as
   // sorted_candidate_step on vectors; the candidates past the 8th only where some lane's first
-  // ones are not certified (sorted_prefix_certified's test, lane by lane).
+  // ones are not certified (sorted_prefix_certified on the lanes).
   V nv, best;
   std::memcpy(&nv, norm_v + c0, sizeof(V));
   const V base = nv - p.lam, M = V{} + p.M;
@@ -452,8 +451,7 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   };
   candidates(0, kCertifiedCandidates);
   if (n_sorted > kCertifiedCandidates) {
-    const V r = best > zero ? best : zero;
-    const IV certified = ((base > zero) & (M * base >= sorted[0])) | (sorted[kCertifiedCandidates] <= M * r);
+    const IV certified = sorted_prefix_certified(base, M, sorted[0], best, sorted[kCertifiedCandidates]);
     if (!all_lanes(certified)) {
       const V best_first = best;
       candidates(kCertifiedCandidates, kSortedMaxEntries);
@@ -655,9 +653,9 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   }
 }
 
-// Solves C adjacent features with K <= p.sorted_max as solve_entries does, lane by lane:
-// sorting networks order each lane's shrunk magnitudes, one vector per row (the 16 largest beyond
-// 16 rows: solve_sorted_lanes), and the candidates run down the sorted rows. Where some
+// Solves C adjacent features with K <= sorted_top_max_entries<scalar_t>() as solve_entries does,
+// lane by lane: sorting networks order each lane's shrunk magnitudes, one vector per row (the 16
+// largest beyond 16 rows: solve_sorted_lanes), and the candidates run down the sorted rows. Where some
 // lane's sorted radius is not certainly exact (sorted_radius_exact), the chunk's search
 // (solve_chunk without its write-back) gives those lanes theirs. `reciprocal` holds
 // candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk.
@@ -800,13 +798,14 @@ constexpr int64_t tail_chunk_min_features() {
 template <int C, typename scalar_t>
 void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t j1) {
   using A = acc_t<scalar_t>;
-  const ProxParams<A> p = make_params<A>(job.lam, job.M, job.lam_bar, job.sorted_max);
+  const ProxParams<A> p = make_params<A>(job.lam, job.M, job.lam_bar);
+  constexpr int64_t sorted_max = sorted_top_max_entries<scalar_t>();
   const int64_t chunks_end = j0 + (j1 - j0) / C * C;
   const int64_t n_tail = j1 - chunks_end;
   const bool tail_chunk = n_tail >= tail_chunk_min_features<C>();
   std::unique_ptr<A[]> scratch;
   std::unique_ptr<int32_t[]> kept;
-  if ((chunks_end > j0 || tail_chunk) && job.K > p.sorted_max && job.K >= scratch_min_k<A>()) {
+  if ((chunks_end > j0 || tail_chunk) && job.K > sorted_max && job.K >= scratch_min_k<A>()) {
     scratch.reset(new A[job.K * C]);
     if (kCompactingRounds) kept.reset(new int32_t[job.K]);
   }
@@ -864,7 +863,7 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   // double's search no faster (0.97-1.01), and one build of it was 15-20% slower at K = 64 (the
   // search rounds' sums spilled to the stack).
   const bool l1 = p.lam_bar != A(0);
-  if (job.K <= p.sorted_max) {
+  if (job.K <= sorted_max) {
     l1 ? sorted_chunks(std::true_type{}) : sorted_chunks(std::false_type{});
   } else if constexpr (std::is_same<A, float>::value) {
     l1 ? searched_chunks(std::true_type{}) : searched_chunks(std::false_type{});

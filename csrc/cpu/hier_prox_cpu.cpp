@@ -55,20 +55,6 @@ void solve_features_fastest(const ChunkJob<scalar_t>& job, int64_t j0, int64_t j
   solve_features(job, j0, j1);
 }
 
-// Up to how many entries every CPU path sorts a feature's (ProxParams::sorted_max): float32 up to
-// 256 (sorted_top_max_entries), in every build (the baseline build's sort took 0.53-0.59x its
-// search at K = 100 and 256 once its lane vectors were single registers); else 64. One value per
-// dtype, so that a feature's result does not depend on which path or build solved it.
-template <typename scalar_t>
-int64_t cpu_sorted_max() {
-  return std::is_same<scalar_t, float>::value ? sorted_top_max_entries<float>() : 64;
-}
-
-template <typename scalar_t>
-ProxParams<acc_t<scalar_t>> cpu_params(double lam, double M, double lam_bar) {
-  return make_params<acc_t<scalar_t>>(lam, M, lam_bar, cpu_sorted_max<scalar_t>());
-}
-
 template <typename scalar_t>
 void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, double lam, double M,
                     double lam_bar) {
@@ -76,7 +62,7 @@ void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, double lam, 
   const int64_t K = L.rows, d = L.d, m = L.m;
   const int64_t w_row = L.rows_stride, w_col = L.w_col, th_row = L.th_row, th_col = L.th_col;
   if (w_col != 1) {  // W's features are not adjacent in memory: feature by feature
-    const ProxParams<A> p = cpu_params<scalar_t>(lam, M, lam_bar);
+    const ProxParams<A> p = make_params<A>(lam, M, lam_bar);
     const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, K));
     at::parallel_for(0, d, grain, [&](int64_t j0, int64_t j1) {
       for (int64_t j = j0; j < j1; ++j) {
@@ -90,8 +76,7 @@ void hier_prox_flat(const ProxLayout& L, scalar_t* th, scalar_t* w, double lam, 
   constexpr int64_t kSpan = 32;
   const int64_t n_spans = (d + kSpan - 1) / kSpan;
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, K * kSpan));
-  const int64_t sorted_max = cpu_sorted_max<scalar_t>();
-  const ChunkJob<scalar_t> job{w, w_row, K, th, th_row, th_col, m, lam, M, lam_bar, sorted_max};
+  const ChunkJob<scalar_t> job{w, w_row, K, th, th_row, th_col, m, lam, M, lam_bar};
   at::parallel_for(0, n_spans, grain, [&](int64_t s0, int64_t s1) {
     solve_features_fastest(job, s0 * kSpan, std::min(s1 * kSpan, d));
   });
@@ -130,7 +115,8 @@ void hier_prox_cpu(const at::Tensor& theta, const at::Tensor& W, double lam, dou
     if (L.flat) {
       hier_prox_flat<scalar_t>(L, th, w, lam, M, lam_bar);
     } else {
-      hier_prox_grouped<scalar_t>(L, th, w, nullptr, nullptr, L.d, cpu_params<scalar_t>(lam, M, lam_bar));
+      hier_prox_grouped<scalar_t>(L, th, w, nullptr, nullptr, L.d,
+                                  make_params<acc_t<scalar_t>>(lam, M, lam_bar));
     }
   });
 }
@@ -149,7 +135,7 @@ void hier_prox_group_cpu(const at::Tensor& theta, const at::Tensor& W, const at:
                                   [&] {
     hier_prox_grouped<scalar_t>(L, theta.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(),
                                 ptr.data_ptr<int64_t>(), feats.data_ptr<int64_t>(),
-                                ptr.size(0) - 1, cpu_params<scalar_t>(lam, M, lam_bar));
+                                ptr.size(0) - 1, make_params<acc_t<scalar_t>>(lam, M, lam_bar));
   });
 }
 
