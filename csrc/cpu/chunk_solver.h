@@ -300,6 +300,12 @@ template <typename V>
 inline void lanes_compare_exchange(V& hi, V& lo) {
   compare_exchange(hi, lo);
 }
+// The same on keys whose max and min can issue on different execution units, where that pays
+// (kSplitPipeKeys): here, every other build and type, lanes_compare_exchange.
+template <typename V>
+inline void lanes_compare_exchange_split(V& hi, V& lo) {
+  lanes_compare_exchange(hi, lo);
+}
 #if defined(LASSONET_LANES_AVX2) || defined(LASSONET_SCRATCH_ROUND_AVX512)  // (builds with <immintrin.h>)
 // Float keys compared as int32: see solve_sorted_lanes.
 constexpr bool kIntegerFloatKeys = true;
@@ -322,6 +328,9 @@ inline void lanes_compare_exchange(__m256d& hi, __m256d& lo) {
 #else
 constexpr bool kIntegerFloatKeys = false;
 #endif
+#if !defined(LASSONET_SCRATCH_ROUND_AVX512)
+constexpr bool kSplitPipeKeys = false;
+#endif
 #if defined(LASSONET_SCRATCH_ROUND_AVX512)  // (the AVX-512 build)
 template <>
 struct SortKeys<float, 64, true> {
@@ -339,6 +348,17 @@ inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
   const __m512d x = hi, y = lo;
   hi = _mm512_maskz_max_pd(0xFF, x, y), lo = _mm512_maskz_min_pd(0xFF, y, x);
 }
+// Double keys' max as int64 (the bits of non-negative doubles order as they do) and min as double:
+// on Zen 4, 512-bit VPMAXSQ issues on the pipes of the multiplies and VMINPD on those of the
+// adds, one a cycle each, so a comparator takes one cycle instead of two (measured: both as
+// double, or both as int64, 1 a cycle; one of each, 2). The same bits as lanes_compare_exchange
+// but in a non-finite lane (a NaN key: its outputs are NaN whatever its keys sort to).
+constexpr bool kSplitPipeKeys = true;
+inline void lanes_compare_exchange_split(__m512d& hi, __m512d& lo) {
+  const __m512d x = hi, y = lo;
+  hi = _mm512_castsi512_pd(_mm512_maskz_max_epi64(0xFF, _mm512_castpd_si512(x), _mm512_castpd_si512(y)));
+  lo = _mm512_maskz_min_pd(0xFF, y, x);
+}
 #endif
 
 // Lanes c0 .. c0 + W - 1 of a chunk of K <= sorted_top_max_entries<scalar_t>() rows
@@ -350,7 +370,7 @@ inline void lanes_compare_exchange(__m512d& hi, __m512d& lo) {
 // the lanes' largest candidate (best_out), largest and 16th largest keys, and the sums of |x| and
 // of the keys (for kSumHalves halves from c0: 2 in the first call where the keys sort as integers,
 // so that two independent add chains run side by side, then 0; else 1 and 1).
-template <int C, int W, bool kL1, int kSumHalves, typename scalar_t, typename A>
+template <int C, int W, bool kL1, int kSumHalves, bool kSplitPipes, typename scalar_t, typename A>
 inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
                                const scalar_t* next, ProxParams<A> p, const A* reciprocal, const A* norm_v,
                                A* best_out, A* s_max, A* s16, A* sum_abs, A* sum_s) {
@@ -429,7 +449,13 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
     }
   };
   KV v[kSortedMaxEntries];
-  sorted_top_16(v, K, load_block, [](KV& hi, KV& lo) { lanes_compare_exchange(hi, lo); });
+  sorted_top_16(v, K, load_block, [](KV& hi, KV& lo) {
+    if constexpr (kSplitPipes) {
+      lanes_compare_exchange_split(hi, lo);
+    } else {
+      lanes_compare_exchange(hi, lo);
+    }
+  });
   V sorted[kSortedMaxEntries];
   LASSONET_UNROLL
   for (int k = 0; k < kSortedMaxEntries; ++k) std::memcpy(&sorted[k], &v[k], sizeof(V));
@@ -670,15 +696,26 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   constexpr int first_sums = kIntegerFloatKeys && sizeof(A) == 4 ? 2 : 1;
   if constexpr (first_sums == 2 || kLaneVectorBytes >= C / 2 * static_cast<int>(sizeof(A))) {
     constexpr int W = C / 2;
-    solve_sorted_lanes<C, W, kL1, first_sums>(rows, row_stride, 0, K, next, p, reciprocal, norm_v, best, s_max,
-                                              s16, sum_abs, sum_s);
-    solve_sorted_lanes<C, W, kL1, 2 - first_sums>(rows, row_stride, W, K, next, p, reciprocal, norm_v, best,
-                                                  s_max, s16, sum_abs, sum_s);
+    auto halves = [&](auto split) {
+      constexpr bool kSplit = decltype(split)::value;
+      solve_sorted_lanes<C, W, kL1, first_sums, kSplit>(rows, row_stride, 0, K, next, p, reciprocal, norm_v, best,
+                                                        s_max, s16, sum_abs, sum_s);
+      solve_sorted_lanes<C, W, kL1, 2 - first_sums, kSplit>(rows, row_stride, W, K, next, p, reciprocal, norm_v,
+                                                            best, s_max, s16, sum_abs, sum_s);
+    };
+    // (up to 8 rows the split made double 2-4% slower: a short network is latency-bound, and
+    // every comparator's values would cross between the integer and float units)
+    constexpr bool kMaySplit = kSplitPipeKeys && sizeof(A) == 8;
+    if (kMaySplit && K > 8) {
+      halves(std::integral_constant<bool, kMaySplit>{});
+    } else {
+      halves(std::false_type{});
+    }
   } else {  // (the baseline build: lane vectors of one 16-byte register, not two)
     constexpr int W = kLaneVectorBytes / static_cast<int>(sizeof(A));
     for (int c0 = 0; c0 < C; c0 += W) {
-      solve_sorted_lanes<C, W, kL1, 1>(rows, row_stride, c0, K, next, p, reciprocal, norm_v, best, s_max, s16,
-                                       sum_abs, sum_s);
+      solve_sorted_lanes<C, W, kL1, 1, false>(rows, row_stride, c0, K, next, p, reciprocal, norm_v, best, s_max,
+                                              s16, sum_abs, sum_s);
     }
   }
 #else
