@@ -282,6 +282,22 @@ def test_cpu_paths_agree_bitwise(dtype, K):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("K", [16, 64])
+def test_chunks_of_a_large_W_agree_bitwise(dtype, K):
+    # From 16 MB of W on, the sorted chunks prefetch the next chunk's rows into L2 rather than L1
+    # (kSortedPrefetchToL2MinBytes): another load loop, which must give the same bits. Each
+    # feature's result depends on its own column only, so the first features of a large W must
+    # come out as they do from a W of just those columns.
+    d = (16 << 20) // (K * torch.finfo(dtype).bits // 8) + 37
+    theta, W = random_problem(2, K, d, dtype, "cpu", seed=K)
+    for lam, M, lam_bar in [(0.2, 1.0, 0.0), (0.05, 0.1, 0.05)]:
+        th, w = run_op(theta, W, lam, M, lam_bar)
+        th_s, w_s = run_op(theta[:, :1000].contiguous(), W[:, :1000].contiguous(), lam, M, lam_bar)
+        assert torch.equal(th[:, :1000], th_s) and torch.equal(w[:, :1000], w_s)
+        assert not torch.equal(w, W)  # (the prox did change W)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("K", [17, 40, 64])
 def test_sorted_top_16_hands_crowded_features_to_the_search(dtype, K):
     # From 17 to 64 entries the CPU sorts only the 16 largest and keeps that radius where it is

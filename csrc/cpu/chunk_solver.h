@@ -88,10 +88,11 @@ inline void for_each_feature(F&& f) {
   for (int c = 0; c < C; ++c) f(c);
 }
 
-template <typename T>
+// Asks for p's cache line in L1, or with kToL2 in L2 only.
+template <bool kToL2 = false, typename T>
 inline void prefetch(const T* p) {
 #if defined(__GNUC__)
-  __builtin_prefetch(p, 0, 3);
+  __builtin_prefetch(p, 0, kToL2 ? 2 : 3);
 #endif
 }
 
@@ -372,7 +373,8 @@ inline void lanes_compare_exchange_split(__m512d& hi, __m512d& lo) {
 // so that two independent add chains run side by side, then 0; else 1 and 1).
 template <int C, int W, bool kL1, int kSumHalves, bool kSplitPipes, typename scalar_t, typename A>
 inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
-                               const scalar_t* next, ProxParams<A> p, const A* reciprocal, const A* norm_v,
+                               const scalar_t* next, bool next_to_l2, ProxParams<A> p, const A* reciprocal,
+                               const A* norm_v,
                                A* best_out, A* s_max, A* s16, A* sum_abs, A* sum_s) {
   typedef A V __attribute__((vector_size(W * sizeof(A))));
   typedef typename std::conditional<sizeof(A) == 8, int64_t, int32_t>::type I;
@@ -390,8 +392,11 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   const IV magnitude = IV{} + std::numeric_limits<I>::max();  // every bit but the sign
   V abs_total[2] = {zero, zero}, key_total[2] = {zero, zero};
   // (the next chunk's row prefetched at a fixed distance from this one's: with the row's own
-  // address GCC had kept 16 of each in vector registers, moved there and back one at a time)
+  // address GCC had kept 16 of each in vector registers, moved there and back one at a time.)
+  // Prefetched to L2, the block's rows are prefetched before it is loaded (a test per block,
+  // not per row: per row the choice made the K = 16 chunks 3-7% slower).
   const std::ptrdiff_t ahead = next != nullptr ? next - rows : 0;
+  const std::ptrdiff_t ahead_l1 = next_to_l2 ? 0 : ahead, ahead_l2 = next_to_l2 ? ahead : 0;
   auto load = [&](V& x, const scalar_t* row) {
     if constexpr (std::is_same<scalar_t, A>::value) {
       std::memcpy(&x, row, sizeof(V));
@@ -411,7 +416,7 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   // GCC's -Wpsabi note in the baseline build)
   auto load_key = [&](KV& key, int64_t k) {
     const scalar_t* row = rows + k * row_stride + c0;
-    if (ahead != 0) prefetch(row + ahead);
+    if (ahead_l1 != 0) prefetch(row + ahead_l1);
     V a;
     load(a, row);
     // Without lam_bar the key is |x| itself, and the sum of keys the sum of |x|: sort_key only
@@ -436,6 +441,11 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
     }
   };
   auto load_block = [&](KV* block, int64_t b) {
+    if (ahead_l2 != 0) {
+      for (int64_t k = b; k < std::min<int64_t>(b + kSortedMaxEntries, K); ++k) {
+        prefetch<true>(rows + k * row_stride + c0 + ahead_l2);
+      }
+    }
     if (b + kSortedMaxEntries <= K) {  // a full block: no test per row
       LASSONET_UNROLL
       for (int k = 0; k < kSortedMaxEntries; ++k) load_key(block[k], b + k);
@@ -686,11 +696,12 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
 // largest beyond 16 rows: solve_sorted_lanes), and the candidates run down the sorted rows. Where some
 // lane's sorted radius is not certainly exact (sorted_radius_exact), the chunk's search
 // (solve_chunk without its write-back) gives those lanes theirs. `reciprocal` holds
-// candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk.
+// candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk, its rows prefetched
+// into L2 only where next_to_l2 (see kSortedPrefetchToL2MinBytes).
 template <int C, bool kL1, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
-                        const scalar_t* next) {
+                        const scalar_t* next, bool next_to_l2) {
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
   A sum_abs[C], sum_s[C], best[C], s_max[C], s16[C];
@@ -700,9 +711,9 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
     constexpr int W = C / 2;
     auto halves = [&](auto split) {
       constexpr bool kSplit = decltype(split)::value;
-      solve_sorted_lanes<C, W, kL1, first_sums, kSplit>(rows, row_stride, 0, K, next, p, reciprocal, norm_v, best,
+      solve_sorted_lanes<C, W, kL1, first_sums, kSplit>(rows, row_stride, 0, K, next, next_to_l2, p, reciprocal, norm_v, best,
                                                         s_max, s16, sum_abs, sum_s);
-      solve_sorted_lanes<C, W, kL1, 2 - first_sums, kSplit>(rows, row_stride, W, K, next, p, reciprocal, norm_v,
+      solve_sorted_lanes<C, W, kL1, 2 - first_sums, kSplit>(rows, row_stride, W, K, next, next_to_l2, p, reciprocal, norm_v,
                                                             best, s_max, s16, sum_abs, sum_s);
     };
     // (up to 8 rows the split made double 2-4% slower: a short network is latency-bound, and
@@ -716,7 +727,7 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   } else {  // (the baseline build: lane vectors of one 16-byte register, not two)
     constexpr int W = kLaneVectorBytes / static_cast<int>(sizeof(A));
     for (int c0 = 0; c0 < C; c0 += W) {
-      solve_sorted_lanes<C, W, kL1, 1, false>(rows, row_stride, c0, K, next, p, reciprocal, norm_v, best, s_max,
+      solve_sorted_lanes<C, W, kL1, 1, false>(rows, row_stride, c0, K, next, next_to_l2, p, reciprocal, norm_v, best, s_max,
                                               s16, sum_abs, sum_s);
     }
   }
@@ -729,7 +740,7 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0), sum_s[c] = A(0); });
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
-    if (next != nullptr) prefetch(next + k * row_stride);
+    if (next != nullptr) next_to_l2 ? prefetch<true>(next + k * row_stride) : prefetch(next + k * row_stride);
     for_each_feature<C, A>([&](int c) {
       const A x = static_cast<A>(row[c]);
       sum_abs[c] += detail::abs_(x);
@@ -805,6 +816,16 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, s_max, nullptr, 0);
 }
 
+// From how large a W on the sorted chunks prefetch the next chunk's rows into L2 only, not L1. A W
+// that large comes mostly from DRAM (twice it, with the copy it is restored from in the benchmark,
+// exceeds the 32 MB L3 of the Zen 4 this was measured on), and an L1 prefetch holds one of L1's
+// few miss buffers for a DRAM access; from L3 or L2, L1 prefetches are faster. Prefetched to L2,
+// against L1 (one thread): float32 K = 64 d = 1e4 / 2e4 / 5e4 (2.6 / 5.1 / 12.8 MB) 1.03-1.04x
+// the time, d = 1e5 (25.6 MB) 0.67-0.72x; K = 256 d = 2e4 (20 MB) 0.84x; float64 K = 64 d = 1e5
+// 0.55x. (The search's passes, which read a chunk again and again, measured 1.0-1.14x slower with
+// L2 prefetches at K = 256 and 1024, d = 1e4 and 1e5.)
+constexpr int64_t kSortedPrefetchToL2MinBytes = int64_t(16) << 20;
+
 // From this many rows on, a chunk's search rounds read a contiguous scratch copy of its shrunk
 // magnitudes (written during the statistics pass: K * C values, at most a few hundred KB) instead of
 // W: W's rows are d apart, so once they are a page apart every row of a chunk sits on its own page
@@ -879,6 +900,7 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     solve(w, int64_t(C), th, int64_t(C), int64_t(1), static_cast<const scalar_t*>(nullptr));
     columns(false);
   };
+  const bool next_to_l2 = job.K * job.w_row * static_cast<int64_t>(sizeof(scalar_t)) >= kSortedPrefetchToL2MinBytes;
   auto sorted_chunks = [&](auto l1) {
     A reciprocal[kSortedMaxEntries + 1];
     for (int64_t k = 0; k <= std::min<int64_t>(job.K, kSortedMaxEntries); ++k) {
@@ -887,7 +909,7 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     for_each_chunk([&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row, int64_t th_col,
                        const scalar_t* next) {
       solve_chunk_sorted<C, decltype(l1)::value, scalar_t, A>(w, w_row, job.K, th, th_row, th_col, job.m, p,
-                                                              reciprocal, next);
+                                                              reciprocal, next, next_to_l2);
     });
   };
   auto searched_chunks = [&](auto l1) {
@@ -915,19 +937,24 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   }
 }
 
-// The largest chunk (K rows of LASSONET_CHUNK_BYTES) that runs at the build's full width. The
-// search passes over a chunk again and again, so it should stay well inside L1. With AVX-512 and
-// float32 (2 threads, op / copy, alternating runs), 32-feature chunks against 16-feature ones: K =
-// 16 and 32 about 1.4x faster, K = 64 the same, K = 128 and 256 (16-32 KB) slower.
+// The largest chunk (K rows of LASSONET_CHUNK_BYTES) whose search runs at the build's full width.
+// The search passes over a chunk again and again, so it should stay well inside L1. With AVX-512
+// and float32 (2 threads, op / copy, alternating runs), 32-feature chunks against 16-feature ones:
+// K = 16 and 32 about 1.4x faster, K = 64 the same, K = 128 and 256 (16-32 KB) slower. The sorted
+// chunks read their rows once (and their search is a fallback): full width at every K they take
+// (float32 K = 100 to 256: 0.74-0.77x the time at d = 1e4, 0.71-0.72x with M = 0.15 and 0.3, where
+// most chunks fall back to the search; 0.98-1.0x at d = 1e5; one thread).
 constexpr int64_t kWideChunkMaxBytes = 8192;
 
 // Features j0 .. j1 - 1 of `job` (one thread's share): chunks of chunk_width(), or half as wide
-// where a chunk would not fit kWideChunkMaxBytes.
+// where a searched chunk would not fit kWideChunkMaxBytes.
 template <typename scalar_t>
 void solve_features(const ChunkJob<scalar_t>& job, int64_t j0, int64_t j1) {
   constexpr int C = chunk_width<scalar_t>();
   if constexpr (LASSONET_CHUNK_BYTES > 64) {
-    if (job.K * LASSONET_CHUNK_BYTES > kWideChunkMaxBytes) return solve_features_in_chunks<C / 2>(job, j0, j1);
+    if (job.K > sorted_top_max_entries<scalar_t>() && job.K * LASSONET_CHUNK_BYTES > kWideChunkMaxBytes) {
+      return solve_features_in_chunks<C / 2>(job, j0, j1);
+    }
   }
   solve_features_in_chunks<C>(job, j0, j1);
 }
