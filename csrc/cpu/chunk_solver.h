@@ -386,9 +386,7 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   // a cycle with one cycle of latency (measured), float max/min one a cycle on the pipes the adds
   // need too; Intel's tables give int32 max/min one cycle of latency to float's four.
   using KV = typename SortKeys<A, W * sizeof(A), kIntegerFloatKeys && sizeof(A) == 4>::type;
-  // (x - V{}: x in every lane, as a broadcast; x - 0 is x for every x, -0 and NaN included, where
-  // V{} + x took a scalar add first, 0 + -0 being +0)
-  const V zero = V{}, lam_bar = (kL1 ? p.lam_bar : A(0)) - V{};
+  const V zero = V{} + A(0), lam_bar = V{} + (kL1 ? p.lam_bar : A(0));
   const IV magnitude = IV{} + std::numeric_limits<I>::max();  // every bit but the sign
   V abs_total[2] = {zero, zero}, key_total[2] = {zero, zero};
   // (the next chunk's row prefetched at a fixed distance from this one's: with the row's own
@@ -477,14 +475,14 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   // ones are not certified (sorted_prefix_certified on the lanes).
   V nv, best;
   std::memcpy(&nv, norm_v + c0, sizeof(V));
-  const V base = nv - p.lam, M = p.M - V{};
+  const V base = nv - p.lam, M = V{} + p.M;
   V prefix = zero;
   best = base;
   const int64_t n_sorted = std::min<int64_t>(K, kSortedMaxEntries);
   auto candidates = [&](int k0, int k1) {
     LASSONET_UNROLL
     for (int k = k0; k < k1; ++k) {
-      if (k < n_sorted) sorted_candidate_step(prefix, best, sorted[k], base, M, reciprocal[k + 1] - V{});
+      if (k < n_sorted) sorted_candidate_step(prefix, best, sorted[k], base, M, V{} + reciprocal[k + 1]);
     }
   };
   candidates(0, kCertifiedCandidates);
