@@ -5,7 +5,7 @@
         -- /tmp/before/csrc csrc
 
 Builds harness.cpp against each tree (the AVX-512 copy of the solver; needs g++ and an AVX-512
-CPU), then runs the trees in turn, round after round, and prints each cell's median time, its
+CPU; with --avx2 the AVX2 copy, which AVX2-only CPUs run), then runs the trees in turn, round after round, and prints each cell's median time, its
 ratio to the first tree's, and whether the results' checksums differ. Alternating spreads the
 machine's drifts over all trees; a single run is not a measurement on a shared machine.
 """
@@ -20,10 +20,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FLAGS = ["-O3", "-std=c++17", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
 
 
-def build(csrc, out):
+def build(csrc, out, avx2=False):
     csrc = os.path.abspath(csrc)
     flags = [f"-DCSRC={csrc}"]
-    if os.path.exists(os.path.join(csrc, "cpu", "scratch_round_avx512.h")):
+    if avx2:
+        flags.append("-DHARNESS_AVX2=1")
+    elif os.path.exists(os.path.join(csrc, "cpu", "scratch_round_avx512.h")):
         flags.append("-DLASSONET_SCRATCH_ROUND_AVX512=1")
     subprocess.run(["g++", *FLAGS, *flags, os.path.join(HERE, "harness.cpp"), "-o", out], check=True)
 
@@ -35,13 +37,16 @@ def main():
                    help="D:K1,K2,...[:f64]")
     p.add_argument("--stat", choices=["median", "p10"], default="median",
                    help="each run's median time, or its 10th percentile (less disturbed by a busy machine)")
+    p.add_argument("--avx2", action="store_true",
+                   help="time the AVX2 copy of the solver instead (what AVX2-only CPUs run; its 16 vector "
+                        "registers spill where AVX-512's 32 do not)")
     p.add_argument("trees", nargs="+", help="csrc directories; the first is the baseline")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bins = []
         for i, tree in enumerate(args.trees):
             bins.append(os.path.join(tmp, f"tree{i}"))
-            build(tree, bins[-1])
+            build(tree, bins[-1], args.avx2)
         times, sums = {}, {}
         for _ in range(args.rounds):
             for b, tree in zip(bins, args.trees):

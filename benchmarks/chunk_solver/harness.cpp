@@ -1,12 +1,13 @@
 // Times the CPU kernel's chunk solver (csrc/cpu/chunk_solver.h) from a given csrc tree, built as
-// the AVX-512 copy the op runs on AVX-512 CPUs, on one thread, without torch: W = 0.3 N(0, 1),
-// theta = N(0, 1), lam = 0.1, M = 1 (bench_prox.py's problem; the environment variable HARNESS_M
+// the AVX-512 copy the op runs on AVX-512 CPUs (with -DHARNESS_AVX2 the AVX2 copy), on one
+// thread, without torch: W = 0.3 N(0, 1), theta = N(0, 1), lam = 0.1, M = 1 (bench_prox.py's problem; the environment variable HARNESS_M
 // sets another M). Prints, per K, the median time of the solver and of a memcpy of W, and a
 // checksum of the results (equal checksums: equal bits, in practice). Built and run by ab.py, which
 // alternates several trees.
 //   g++ -O3 -std=c++17 -fno-math-errno -fno-trapping-math -ffp-contract=off
 //       -DCSRC=/path/to/csrc harness.cpp      (ab.py adds -DLASSONET_SCRATCH_ROUND_AVX512=1
-//                                               where the tree has scratch_round_avx512.h)
+//                                               where the tree has scratch_round_avx512.h, or
+//                                               with --avx2 -DHARNESS_AVX2 instead)
 //   ./a.out D K1,K2,... [1 for float64]
 #include <algorithm>
 #include <chrono>
@@ -22,18 +23,27 @@
 
 #define LASSONET_STR2(x) #x
 #define LASSONET_STR(x) LASSONET_STR2(x)
+#if defined(HARNESS_AVX2)  // the AVX2 copy (hier_prox_cpu_avx2.cpp's settings)
+#define LASSONET_ISA_TARGET "avx2"
+#include LASSONET_STR(CSRC/cpu/isa_begin.h)
+#define LASSONET_ISA isa_avx2
+#define LASSONET_LANES_AVX2 1
+#else  // the AVX-512 copy (hier_prox_cpu_avx512.cpp's)
 #define LASSONET_ISA_TARGET "avx512f,avx512vl,avx512bw,avx512dq"
 #include LASSONET_STR(CSRC/cpu/isa_begin.h)
 #define LASSONET_ISA isa_avx512
-#define LASSONET_ROLLED_DOUBLE 1
 #define LASSONET_CHUNK_BYTES 128
+#endif
+#define LASSONET_ROLLED_DOUBLE 1
 #include LASSONET_STR(CSRC/cpu/chunk_solver.h)
 namespace lassonet {
-namespace isa_avx512 {
+namespace LASSONET_ISA {
 __attribute__((noinline)) void run(const ChunkJob<float>& j, int64_t a, int64_t b) { solve_features(j, a, b); }
 __attribute__((noinline)) void run(const ChunkJob<double>& j, int64_t a, int64_t b) { solve_features(j, a, b); }
-}  // namespace isa_avx512
+}  // namespace LASSONET_ISA
 }  // namespace lassonet
+template <typename T>
+void harness_run(const lassonet::ChunkJob<T>& j, int64_t a, int64_t b) { lassonet::LASSONET_ISA::run(j, a, b); }
 #include LASSONET_STR(CSRC/cpu/isa_end.h)
 
 template <typename T>
@@ -68,7 +78,7 @@ void bench(int64_t K, int64_t d) {
     std::memcpy(W, W0.data(), K * d * sizeof(T));
     const lassonet::ChunkJob<T> job{W, d, K, th, d, 1, 1, 0.1, M, 0.0};
     auto a = clock::now();
-    lassonet::isa_avx512::run(job, 0, d);
+    harness_run(job, 0, d);
     t_op.push_back(std::chrono::duration<double>(clock::now() - a).count());
     std::memcpy(W, W0.data(), K * d * sizeof(T));  // the copy reads a W as fresh as the op's
     a = clock::now();
@@ -78,7 +88,7 @@ void bench(int64_t K, int64_t d) {
   std::memcpy(th, th0.data(), d * sizeof(T));
   std::memcpy(W, W0.data(), K * d * sizeof(T));
   const lassonet::ChunkJob<T> job{W, d, K, th, d, 1, 1, 0.1, M, 0.0};
-  lassonet::isa_avx512::run(job, 0, d);
+  harness_run(job, 0, d);
   double checksum = 0;
   for (int64_t i = 0; i < K * d; ++i) checksum += W[i];
   for (int64_t j = 0; j < d; ++j) checksum += 3.0 * th[j];

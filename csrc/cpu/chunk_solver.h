@@ -370,11 +370,12 @@ inline void lanes_compare_exchange_split(__m512d& hi, __m512d& lo) {
 // reloaded its rows (1.5x slower), and the sums' store-to-load chains bound the first pass. Writes
 // the lanes' largest candidate (best_out), largest and 16th largest keys, and the sums of |x| and
 // of the keys (for kSumHalves halves from c0: 2 in the first call where the keys sort as integers,
-// so that two independent add chains run side by side, then 0; else 1 and 1).
-template <int C, int W, bool kL1, int kSumHalves, bool kSplitPipes, typename scalar_t, typename A>
+// so that two independent add chains run side by side, then 0; else 1 and 1). kSplitPipes: the
+// compare-exchanges as lanes_compare_exchange_split; kNextToL2: see solve_chunk_sorted.
+template <int C, int W, bool kL1, int kSumHalves, bool kSplitPipes, bool kNextToL2, typename scalar_t,
+          typename A>
 inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
-                               const scalar_t* next, bool next_to_l2, ProxParams<A> p, const A* reciprocal,
-                               const A* norm_v,
+                               const scalar_t* next, ProxParams<A> p, const A* reciprocal, const A* norm_v,
                                A* best_out, A* s_max, A* s16, A* sum_abs, A* sum_s) {
   typedef A V __attribute__((vector_size(W * sizeof(A))));
   typedef typename std::conditional<sizeof(A) == 8, int64_t, int32_t>::type I;
@@ -391,10 +392,7 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   V abs_total[2] = {zero, zero}, key_total[2] = {zero, zero};
   // (the next chunk's row prefetched at a fixed distance from this one's: with the row's own
   // address GCC had kept 16 of each in vector registers, moved there and back one at a time.)
-  // Prefetched to L2, the block's rows are prefetched before it is loaded (a test per block,
-  // not per row: per row the choice made the K = 16 chunks 3-7% slower).
   const std::ptrdiff_t ahead = next != nullptr ? next - rows : 0;
-  const std::ptrdiff_t ahead_l1 = next_to_l2 ? 0 : ahead, ahead_l2 = next_to_l2 ? ahead : 0;
   auto load = [&](V& x, const scalar_t* row) {
     if constexpr (std::is_same<scalar_t, A>::value) {
       std::memcpy(&x, row, sizeof(V));
@@ -414,7 +412,7 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   // GCC's -Wpsabi note in the baseline build)
   auto load_key = [&](KV& key, int64_t k) {
     const scalar_t* row = rows + k * row_stride + c0;
-    if (ahead_l1 != 0) prefetch(row + ahead_l1);
+    if (!kNextToL2 && ahead != 0) prefetch(row + ahead);
     V a;
     load(a, row);
     // Without lam_bar the key is |x| itself, and the sum of keys the sum of |x|: sort_key only
@@ -439,9 +437,11 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
     }
   };
   auto load_block = [&](KV* block, int64_t b) {
-    if (ahead_l2 != 0) {
+    // (into L2, the next chunk's rows of a block are asked for before the block is loaded: per row,
+    // as into L1, float32 d = 1e5 took 1.17-1.22x the time at K = 64 and 256)
+    if (kNextToL2 && ahead != 0) {
       for (int64_t k = b; k < std::min<int64_t>(b + kSortedMaxEntries, K); ++k) {
-        prefetch<true>(rows + k * row_stride + c0 + ahead_l2);
+        prefetch<true>(rows + k * row_stride + c0 + ahead);
       }
     }
     if (b + kSortedMaxEntries <= K) {  // a full block: no test per row
@@ -695,11 +695,12 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
 // lane's sorted radius is not certainly exact (sorted_radius_exact), the chunk's search
 // (solve_chunk without its write-back) gives those lanes theirs. `reciprocal` holds
 // candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk, its rows prefetched
-// into L2 only where next_to_l2 (see kSortedPrefetchToL2MinBytes).
-template <int C, bool kL1, typename scalar_t, typename A>
+// into L2 only with kNextToL2 (see kSortedPrefetchToL2MinBytes: a template parameter, as a runtime
+// choice made the AVX2 build's K <= 16 chunks 5-6% slower).
+template <int C, bool kL1, bool kNextToL2, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
-                        const scalar_t* next, bool next_to_l2) {
+                        const scalar_t* next) {
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
   A sum_abs[C], sum_s[C], best[C], s_max[C], s16[C];
@@ -709,10 +710,10 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
     constexpr int W = C / 2;
     auto halves = [&](auto split) {
       constexpr bool kSplit = decltype(split)::value;
-      solve_sorted_lanes<C, W, kL1, first_sums, kSplit>(rows, row_stride, 0, K, next, next_to_l2, p, reciprocal, norm_v, best,
-                                                        s_max, s16, sum_abs, sum_s);
-      solve_sorted_lanes<C, W, kL1, 2 - first_sums, kSplit>(rows, row_stride, W, K, next, next_to_l2, p, reciprocal, norm_v,
-                                                            best, s_max, s16, sum_abs, sum_s);
+      solve_sorted_lanes<C, W, kL1, first_sums, kSplit, kNextToL2>(rows, row_stride, 0, K, next, p, reciprocal,
+                                                                   norm_v, best, s_max, s16, sum_abs, sum_s);
+      solve_sorted_lanes<C, W, kL1, 2 - first_sums, kSplit, kNextToL2>(rows, row_stride, W, K, next, p, reciprocal,
+                                                                       norm_v, best, s_max, s16, sum_abs, sum_s);
     };
     // (up to 8 rows the split made double 2-4% slower: a short network is latency-bound, and
     // every comparator's values would cross between the integer and float units)
@@ -725,8 +726,8 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   } else {  // (the baseline build: lane vectors of one 16-byte register, not two)
     constexpr int W = kLaneVectorBytes / static_cast<int>(sizeof(A));
     for (int c0 = 0; c0 < C; c0 += W) {
-      solve_sorted_lanes<C, W, kL1, 1, false>(rows, row_stride, c0, K, next, next_to_l2, p, reciprocal, norm_v, best, s_max,
-                                              s16, sum_abs, sum_s);
+      solve_sorted_lanes<C, W, kL1, 1, false, kNextToL2>(rows, row_stride, c0, K, next, p, reciprocal, norm_v,
+                                                         best, s_max, s16, sum_abs, sum_s);
     }
   }
 #else
@@ -738,7 +739,7 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0), sum_s[c] = A(0); });
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
-    if (next != nullptr) next_to_l2 ? prefetch<true>(next + k * row_stride) : prefetch(next + k * row_stride);
+    if (next != nullptr) prefetch<kNextToL2>(next + k * row_stride);
     for_each_feature<C, A>([&](int c) {
       const A x = static_cast<A>(row[c]);
       sum_abs[c] += detail::abs_(x);
@@ -899,15 +900,15 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     columns(false);
   };
   const bool next_to_l2 = job.K * job.w_row * static_cast<int64_t>(sizeof(scalar_t)) >= kSortedPrefetchToL2MinBytes;
-  auto sorted_chunks = [&](auto l1) {
+  auto sorted_chunks = [&](auto l1, auto to_l2) {
     A reciprocal[kSortedMaxEntries + 1];
     for (int64_t k = 0; k <= std::min<int64_t>(job.K, kSortedMaxEntries); ++k) {
       reciprocal[k] = candidate_reciprocal(p.M, k);
     }
     for_each_chunk([&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row, int64_t th_col,
                        const scalar_t* next) {
-      solve_chunk_sorted<C, decltype(l1)::value, scalar_t, A>(w, w_row, job.K, th, th_row, th_col, job.m, p,
-                                                              reciprocal, next, next_to_l2);
+      solve_chunk_sorted<C, decltype(l1)::value, decltype(to_l2)::value, scalar_t, A>(
+          w, w_row, job.K, th, th_row, th_col, job.m, p, reciprocal, next);
     });
   };
   auto searched_chunks = [&](auto l1) {
@@ -923,7 +924,10 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   // search rounds' sums spilled to the stack).
   const bool l1 = p.lam_bar != A(0);
   if (job.K <= sorted_max) {
-    l1 ? sorted_chunks(std::true_type{}) : sorted_chunks(std::false_type{});
+    auto sorted_l1 = [&](auto to_l2) {
+      l1 ? sorted_chunks(std::true_type{}, to_l2) : sorted_chunks(std::false_type{}, to_l2);
+    };
+    next_to_l2 ? sorted_l1(std::true_type{}) : sorted_l1(std::false_type{});
   } else if constexpr (std::is_same<A, float>::value) {
     l1 ? searched_chunks(std::true_type{}) : searched_chunks(std::false_type{});
   } else {
