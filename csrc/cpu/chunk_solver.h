@@ -527,6 +527,14 @@ struct RangeClip {
       all_finite &= finite[g] == static_cast<typename L::Mask>(~0u);
     }
   }
+  // Whether some lane's largest magnitude s_max is not within its bound (NaN included): else no
+  // entry changes. (One mask test: the across-lanes OR GCC made of the scalar form was a chain of
+  // ten shuffles and ORs.)
+  bool any_above(const A* s_max) const {
+    typename L::Mask any = 0;
+    for (int g = 0; g < kVectors; ++g) any |= L::not_le(L::load(s_max + g * L::kWidth), bound[g]);
+    return any != 0;
+  }
   void operator()(A* row) const {
     for (int g = 0; g < kVectors; ++g) {
       const typename L::V x = L::load(row + g * L::kWidth);
@@ -543,6 +551,7 @@ constexpr bool kRangeClip = true;
 template <typename A, int C>
 struct RangeClip {
   RangeClip(const A*, const int32_t*) {}
+  bool any_above(const A*) const { return true; }
   void operator()(A*) const {}
 };
 constexpr bool kRangeClip = false;
@@ -558,16 +567,16 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
   const A lam_bar = kL1 ? p.lam_bar : A(0);
   chunk_apply_theta<C, scalar_t, A>(th, th_row, th_col, m, norm_v, r, finite);
   A bound[C];
+  constexpr bool range_clip = kRangeClip && !kL1 && std::is_same<scalar_t, A>::value;
   int32_t may_change = 0, every_row = 0;
   for_each_feature<C, A>([&](int c) {
     bound[c] = clip_bound(FeatureRadius<A>{r[c], norm_v[c], finite[c] != 0}, p);
     // With lam_bar = 0, entries already within the bound stay as they are.
-    may_change |= (lam_bar == A(0) && s_max[c] <= bound[c]) ? 0 : 1;
+    if (!range_clip) may_change |= (lam_bar == A(0) && s_max[c] <= bound[c]) ? 0 : 1;
     every_row |= (finite[c] == 0) | ((r[c] == A(0)) & (s_max[c] > A(0)));
   });
-  if (may_change == 0) return;  // leave the chunk's cache lines clean
-  constexpr bool range_clip = kRangeClip && !kL1 && std::is_same<scalar_t, A>::value;
   const RangeClip<A, C> clip(bound, finite);
+  if (range_clip ? !clip.any_above(s_max) : may_change == 0) return;  // leave the chunk's cache lines clean
   auto write_row = [&](int64_t k) {
     scalar_t* row = rows + k * row_stride;
     if constexpr (range_clip) return clip(reinterpret_cast<A*>(row));

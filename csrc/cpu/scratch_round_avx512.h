@@ -26,6 +26,7 @@ struct Avx512Lanes<float> {
   static void store_count(int32_t* p, CountV v) { _mm512_storeu_si512(p, v); }
   static CountV count_one() { return _mm512_set1_epi32(1); }
   static Mask gt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static Mask not_le(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_NLE_UQ); }
   static V add_where(V acc, Mask m, V x) { return _mm512_mask_add_ps(acc, m, acc, x); }
   static CountV count_where(CountV acc, Mask m, CountV one) { return _mm512_mask_add_epi32(acc, m, acc, one); }
   // where m: x < acc ? x : acc (MINPS returns its second operand unless the first is smaller)
@@ -57,6 +58,7 @@ struct Avx512Lanes<double> {
   static void store_count(double* p, CountV v) { _mm512_storeu_pd(p, v); }
   static CountV count_one() { return _mm512_set1_pd(1.0); }
   static Mask gt(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ); }
+  static Mask not_le(V a, V b) { return _mm512_cmp_pd_mask(a, b, _CMP_NLE_UQ); }
   static V add_where(V acc, Mask m, V x) { return _mm512_mask_add_pd(acc, m, acc, x); }
   static CountV count_where(CountV acc, Mask m, CountV one) { return _mm512_mask_add_pd(acc, m, acc, one); }
   static V min_where(V acc, Mask m, V x) { return _mm512_mask_min_pd(acc, m, x, acc); }
