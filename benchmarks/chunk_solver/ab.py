@@ -5,9 +5,10 @@
         -- /tmp/before/csrc csrc
 
 Builds harness.cpp against each tree (the AVX-512 copy of the solver; needs g++ and an AVX-512
-CPU; with --avx2 the AVX2 copy, which AVX2-only CPUs run), then runs the trees in turn, round after round, and prints each cell's median time, its
-ratio to the first tree's, and whether the results' checksums differ. Alternating spreads the
-machine's drifts over all trees; a single run is not a measurement on a shared machine.
+CPU; with --avx2 the AVX2 copy, which AVX2-only CPUs run), then runs the trees in turn, round
+after round, and prints each cell's median time, its ratio to the first tree's, and whether the
+results' checksums differ. Alternating spreads the machine's drifts over all trees; a single run
+is not a measurement on a shared machine.
 """
 import argparse
 import os

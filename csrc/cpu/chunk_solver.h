@@ -391,7 +391,7 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   const IV magnitude = IV{} + std::numeric_limits<I>::max();  // every bit but the sign
   V abs_total[2] = {zero, zero}, key_total[2] = {zero, zero};
   // (the next chunk's row prefetched at a fixed distance from this one's: with the row's own
-  // address GCC had kept 16 of each in vector registers, moved there and back one at a time.)
+  // address GCC had kept 16 of each in vector registers, moved there and back one at a time)
   const std::ptrdiff_t ahead = next != nullptr ? next - rows : 0;
   auto load = [&](V& x, const scalar_t* row) {
     if constexpr (std::is_same<scalar_t, A>::value) {
@@ -908,7 +908,8 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     solve(w, int64_t(C), th, int64_t(C), int64_t(1), static_cast<const scalar_t*>(nullptr));
     columns(false);
   };
-  const bool next_to_l2 = job.K * job.w_row * static_cast<int64_t>(sizeof(scalar_t)) >= kSortedPrefetchToL2MinBytes;
+  const bool next_to_l2 =
+      job.K * job.w_row * static_cast<int64_t>(sizeof(scalar_t)) >= kSortedPrefetchToL2MinBytes;
   auto sorted_chunks = [&](auto l1, auto to_l2) {
     A reciprocal[kSortedMaxEntries + 1];
     for (int64_t k = 0; k <= std::min<int64_t>(job.K, kSortedMaxEntries); ++k) {
