@@ -15,14 +15,13 @@
 // the set stops changing. Every candidate r is a lower bound of the optimum and the sets only
 // shrink, so the loop stops, exactly, after at most K passes (in practice one to five; a pass
 // whose set's smallest entry stays above the new bound needs no confirming pass). On the CPU,
-// features with at most 64 W entries (float32: 256) are sorted
-// instead (solve_entries_sorted: sorting networks, then the largest candidate over the prefixes of
-// the 16 largest; the search decides where more than 16 may be active); the GPU searches
-// (sorts_entries). Each feature's result is a function of its own entries computed in a fixed
-// order, so it does not depend on how features are split between threads, and every CPU path
-// (chunks, lone features, each instruction set) gives the same bits. (The CUDA kernels agree
-// to rounding: nvcc contracts multiply-adds into FMAs by default, and they search where the CPU
-// sorts.)
+// features with at most 64 W entries (float32: 256) are sorted instead (solve_entries_sorted:
+// sorting networks, then the largest candidate over the prefixes of the 16 largest; the search
+// decides where more than 16 may be active); the GPU searches (sorts_entries). Each feature's
+// result is a function of its own entries computed in a fixed order, so it does not depend on how
+// features are split between threads, and every CPU path (chunks, lone features, each instruction
+// set) gives the same bits. (The CUDA kernels agree to rounding: nvcc contracts multiply-adds into
+// FMAs by default, and they search where the CPU sorts.)
 #pragma once
 
 #include <cmath>

@@ -301,11 +301,10 @@ def test_chunks_of_a_large_W_agree_bitwise(dtype, K):
 @pytest.mark.parametrize("K", [17, 40, 64, 100, 256])
 def test_sorted_top_16_hands_crowded_features_to_the_search(dtype, K):
     # From 17 to 64 entries (to 256 for float32, in chunks of the build's full width) the CPU sorts
-    # only the 16 largest and keeps that radius where it is
-    # provably the optimum; features with more than 16 active entries (theta_j near 0, entries of
-    # one size, a small M) take the search's, in chunks and alone. Every chunk below mixes such
-    # features with ordinary ones, dying ones whose entries are all nonzero (exact without the
-    # search) and a non-finite one.
+    # only the 16 largest and keeps that radius where it is provably the optimum; features with
+    # more than 16 active entries (theta_j near 0, entries of one size, a small M) take the
+    # search's, in chunks and alone. Every chunk below mixes such features with ordinary ones, dying
+    # ones whose entries are all nonzero (exact without the search) and a non-finite one.
     g = torch.Generator().manual_seed(K)
     d = 32 * 4 + 7
     theta = torch.randn(1, d, generator=g, dtype=torch.float64)

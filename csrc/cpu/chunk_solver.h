@@ -908,8 +908,6 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     solve(w, int64_t(C), th, int64_t(C), int64_t(1), static_cast<const scalar_t*>(nullptr));
     columns(false);
   };
-  const bool next_to_l2 =
-      job.K * job.w_row * static_cast<int64_t>(sizeof(scalar_t)) >= kSortedPrefetchToL2MinBytes;
   auto sorted_chunks = [&](auto l1, auto to_l2) {
     A reciprocal[kSortedMaxEntries + 1];
     for (int64_t k = 0; k <= std::min<int64_t>(job.K, kSortedMaxEntries); ++k) {
@@ -934,6 +932,8 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   // search rounds' sums spilled to the stack).
   const bool l1 = p.lam_bar != A(0);
   if (job.K <= sorted_max) {
+    const bool next_to_l2 =
+        job.K * job.w_row * static_cast<int64_t>(sizeof(scalar_t)) >= kSortedPrefetchToL2MinBytes;
     auto sorted_l1 = [&](auto to_l2) {
       l1 ? sorted_chunks(std::true_type{}, to_l2) : sorted_chunks(std::false_type{}, to_l2);
     };
