@@ -298,6 +298,38 @@ def test_chunks_of_a_large_W_agree_bitwise(dtype, K):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("row_bytes", [8192, 10240], ids=["rows_8KB_apart", "rows_10KB_apart"])
+@pytest.mark.parametrize("K", [9, 16, 40, 64, 256])
+def test_rows_a_multiple_of_2KB_apart_agree_bitwise(dtype, K, row_bytes):
+    # Rows a multiple of 4 KB apart (or an odd multiple of 2 KB) fall on one (two) of L1's sets, and
+    # there the sorted chunks are solved in blocks of 8 whose W rows are written afterwards, row by
+    # row across the block (rows_crowd_l1_sets: 8 KB from K = 9 on, 10 KB from K = 17 on): another
+    # write loop, which must give the bits of the lone-feature path (column-major W) and of the
+    # same features with rows 4000 or 8000 bytes apart. W is a view of d = 1000 columns of wider
+    # rows (31 chunks of 32 features: the last block of 8 partial; 8 left over for the tail chunk),
+    # solved on 1 and 2 threads (each thread's share in blocks of its own).
+    d, wide = 1000, row_bytes // torch.finfo(dtype).bits * 8
+    theta, W = random_problem(2, K, d, dtype, "cpu", scale=0.5, seed=K)
+    W[:, 5] = float("nan")
+    before = torch.get_num_threads()
+    try:
+        for threads, (lam, M, lam_bar) in itertools.product((1, 2), [(0.2, 1.0, 0.0), (0.05, 0.3, 0.05)]):
+            torch.set_num_threads(threads)
+            th_c, w_c = run_op(theta, W.t().contiguous().t(), lam, M, lam_bar)
+            th_d, w_d = run_op(theta, W, lam, M, lam_bar)
+            th = theta.clone()
+            w = torch.zeros(K, wide, dtype=dtype)[:, :d]
+            w.copy_(W)
+            assert w.stride() == (wide, 1)
+            torch.ops.lassonet.hier_prox(th, w, lam, M, lam_bar)
+            for a, b in ((th, th_c), (w, w_c), (th, th_d), (w, w_d)):
+                assert torch.equal(_bits(a), _bits(b)), (threads, lam, M, lam_bar)
+            assert not torch.equal(w.nan_to_num(), W.nan_to_num())  # (the prox did change W)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("K", [17, 40, 64, 100, 256])
 def test_sorted_top_16_hands_crowded_features_to_the_search(dtype, K):
     # From 17 to 64 entries (to 256 for float32, in chunks of the build's full width) the CPU sorts

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <type_traits>
 
 #include "../hier_prox.h"
@@ -519,8 +520,9 @@ struct RangeClip {
   static_assert(C % L::kWidth == 0, "whole vectors");
   typename L::V bound[kVectors];
   typename L::Mask finite[kVectors];
-  bool all_finite = true;
-  RangeClip(const A* b, const int32_t* fin) {
+  bool all_finite;
+  void set(const A* b, const int32_t* fin) {
+    all_finite = true;
     for (int g = 0; g < kVectors; ++g) {
       bound[g] = L::load(b + g * L::kWidth);
       finite[g] = L::nonzero(fin + g * L::kWidth);
@@ -550,36 +552,43 @@ constexpr bool kRangeClip = true;
 #else
 template <typename A, int C>
 struct RangeClip {
-  RangeClip(const A*, const int32_t*) {}
+  void set(const A*, const int32_t*) {}
   bool any_above(const A*) const { return true; }
   void operator()(A*) const {}
 };
 constexpr bool kRangeClip = false;
 #endif
 
-// Writes a solved chunk back (radii r, theta norms, finite flags, each lane's largest shrunk
-// magnitude s_max): theta's columns, then W's rows, all of them, or where `kept` is not null
-// only the n_kept rows it lists (solve_chunk's row-list write).
+// How a solved chunk changes W, from its lanes' radii r, theta norms, finite flags and largest
+// shrunk magnitudes s_max: every entry of lane c becomes clipped_entry(x, bound[c], lam_bar).
+// chunk_write_back sets one up and writes the chunk's rows with it, or leaves it to
+// solve_features_in_chunks, which then writes a block of chunks row by row (rows_crowd_l1_sets).
 template <int C, bool kL1, typename scalar_t, typename A>
-inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
-                             int64_t th_col, int64_t m, ProxParams<A> p, const A* norm_v, const A* r,
-                             const int32_t* finite, const A* s_max, const int32_t* kept, int64_t n_kept) {
-  const A lam_bar = kL1 ? p.lam_bar : A(0);
-  chunk_apply_theta<C, scalar_t, A>(th, th_row, th_col, m, norm_v, r, finite);
+struct ChunkClip {
+  static constexpr bool kRange = kRangeClip && !kL1 && std::is_same<scalar_t, A>::value;
   A bound[C];
-  constexpr bool range_clip = kRangeClip && !kL1 && std::is_same<scalar_t, A>::value;
-  int32_t may_change = 0, every_row = 0;
-  for_each_feature<C, A>([&](int c) {
-    bound[c] = clip_bound(FeatureRadius<A>{r[c], norm_v[c], finite[c] != 0}, p);
-    // With lam_bar = 0, entries already within the bound stay as they are.
-    if (!range_clip) may_change |= (lam_bar == A(0) && s_max[c] <= bound[c]) ? 0 : 1;
-    every_row |= (finite[c] == 0) | ((r[c] == A(0)) & (s_max[c] > A(0)));
-  });
-  const RangeClip<A, C> clip(bound, finite);
-  if (range_clip ? !clip.any_above(s_max) : may_change == 0) return;  // leave the chunk's cache lines clean
-  auto write_row = [&](int64_t k) {
-    scalar_t* row = rows + k * row_stride;
-    if constexpr (range_clip) return clip(reinterpret_cast<A*>(row));
+  A lam_bar;
+  RangeClip<A, C> range;
+  bool changes;    // whether any entry may change (else the chunk's cache lines are left clean)
+  bool every_row;  // whether every row changes: some lane died with nonzero entries or is not finite
+
+  void set(ProxParams<A> p, const A* norm_v, const A* r, const int32_t* finite, const A* s_max) {
+    const A lb = kL1 ? p.lam_bar : A(0);
+    int32_t may_change = 0, all_rows = 0;
+    for_each_feature<C, A>([&](int c) {
+      bound[c] = clip_bound(FeatureRadius<A>{r[c], norm_v[c], finite[c] != 0}, p);
+      // With lam_bar = 0, entries already within the bound stay as they are.
+      if (!kRange) may_change |= (lb == A(0) && s_max[c] <= bound[c]) ? 0 : 1;
+      all_rows |= (finite[c] == 0) | ((r[c] == A(0)) & (s_max[c] > A(0)));
+    });
+    lam_bar = lb;
+    range.set(bound, finite);
+    changes = kRange ? range.any_above(s_max) : may_change != 0;
+    every_row = all_rows != 0;
+  }
+
+  void write_row(scalar_t* row) const {
+    if constexpr (kRange) return range(reinterpret_cast<A*>(row));
     for_each_feature<C, A>([&](int c) {
       const A x = static_cast<A>(row[c]);
       if constexpr (kL1) {
@@ -592,16 +601,31 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
         row[c] = static_cast<scalar_t>(detail::copysign_(a < bound[c] ? a : bound[c], x));
       }
     });
-  };
+  }
+};
+
+// Writes a solved chunk back: theta's columns, then W's rows, all of them, or where `kept` is not
+// null only the n_kept rows it lists (solve_chunk's row-list write). With `deferred`, W's rows
+// are left to the caller, who gets the chunk's ChunkClip there.
+template <int C, bool kL1, typename scalar_t, typename A>
+inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
+                             int64_t th_col, int64_t m, ProxParams<A> p, const A* norm_v, const A* r,
+                             const int32_t* finite, const A* s_max, const int32_t* kept, int64_t n_kept,
+                             ChunkClip<C, kL1, scalar_t, A>* deferred) {
+  chunk_apply_theta<C, scalar_t, A>(th, th_row, th_col, m, norm_v, r, finite);
+  if (deferred != nullptr) return deferred->set(p, norm_v, r, finite, s_max);
+  ChunkClip<C, kL1, scalar_t, A> clip;
+  clip.set(p, norm_v, r, finite, s_max);
+  if (!clip.changes) return;
   // With lam_bar = 0 an entry changes only if |x| exceeds its lane's final bound M r, and the last
   // compacting round kept every row holding such an entry (its bounds were at most the final ones;
   // finished lanes kept theirs): the other rows stay as they are, and their cache lines clean.
   // Not where a lane died with nonzero entries or is not finite (every row of it changes).
-  if (kept != nullptr && every_row == 0) {
-    for (int64_t i = 0; i < n_kept; ++i) write_row(kept[i]);
+  if (kept != nullptr && !clip.every_row) {
+    for (int64_t i = 0; i < n_kept; ++i) clip.write_row(rows + kept[i] * row_stride);
     return;
   }
-  for (int64_t k = 0; k < K; ++k) write_row(k);
+  for (int64_t k = 0; k < K; ++k) clip.write_row(rows + k * row_stride);
 }
 
 // Solves C adjacent features whose W entries are rows[k * row_stride + c] (unit stride across
@@ -615,11 +639,12 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
 // hardware prefetcher does not follow). `scratch`, where not null, holds K * C values: the first
 // pass stores the shrunk magnitudes there and the search rounds read them (see scratch_min_k);
 // `kept` (K values, with scratch in the compacting build) lists the rows the rounds kept.
-// With kWriteBack = false nothing is written: the radii go to r_out (the sorted chunks' fallback).
+// With kWriteBack = false nothing is written: the radii go to r_out (the sorted chunks' fallback);
+// with `deferred`, W's rows are left to the caller (chunk_write_back).
 template <int C, bool kL1, typename scalar_t, typename A, bool kWriteBack = true>
 void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                  int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next, A* scratch,
-                 int32_t* kept, A* r_out = nullptr) {
+                 int32_t* kept, A* r_out = nullptr, ChunkClip<C, kL1, scalar_t, A>* deferred = nullptr) {
   // kL1 = false (lam_bar = 0): lam_bar is the constant 0 here, so the compiler drops the
   // subtractions (x - 0 is x, bit for bit, NaN and -0 included).
   const A lam_bar = kL1 ? p.lam_bar : A(0);
@@ -692,7 +717,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   }
   if constexpr (kWriteBack) {
     chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, stats.max,
-                             sparse_write && rounds > 0 ? kept : nullptr, scratch_rows);
+                             sparse_write && rounds > 0 ? kept : nullptr, scratch_rows, deferred);
   } else {
     for_each_feature<C, A>([&](int c) { r_out[c] = r[c]; });
   }
@@ -709,7 +734,7 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
 template <int C, bool kL1, bool kNextToL2, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
-                        const scalar_t* next) {
+                        const scalar_t* next, ChunkClip<C, kL1, scalar_t, A>* deferred) {
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
   A sum_abs[C], sum_s[C], best[C], s_max[C], s16[C];
@@ -821,7 +846,8 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
                                             nullptr, r_q);
     for_each_feature<C, A>([&](int c) { r[c] = exact[c] != 0 ? r[c] : r_q[c]; });
   }
-  chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, s_max, nullptr, 0);
+  chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, s_max, nullptr, 0,
+                           deferred);
 }
 
 // From how large a W on the sorted chunks prefetch the next chunk's rows into L2 only, not L1. A W
@@ -858,6 +884,30 @@ constexpr int64_t tail_chunk_min_features() {
   return (C + 7) / 8;
 }
 
+// Whether the rows of a chunk crowd a few sets of L1, which are picked by address bits 6 to 11
+// (64 sets of 64-byte lines, 8 or more ways, on AMD Zen 4 and on Intel cores): rows whose stride
+// is a multiple of 4 KB (float32 d = 1024, 2048, 3072, ...) all fall on the same sets, rows an odd
+// multiple of 2 KB apart on two. There, once more than 8 rows share a set, each store of a sorted
+// chunk's write-back missed L1 (the store before had evicted its line) and waited for the line,
+// one store after the other: float32 d = 4096 (one thread, AVX-512, Zen 4) took 2-2.9x the time
+// per feature of d = 4128 at K = 16 to 256 (1.3-1.5x with the rows of a block of chunks written
+// together: see solve_features_in_chunks). Rows spread over 4 or more sets cost the same either
+// way (d = 2304: 0.96-1.03x blocked; d = 2080 to 2176: blocked 1.05-1.15x slower).
+template <typename scalar_t>
+inline bool rows_crowd_l1_sets(int64_t w_row, int64_t K) {
+  const int64_t offset = static_cast<int64_t>(static_cast<uint64_t>(w_row) * sizeof(scalar_t) % 4096);
+  const int64_t spread = 4096 / std::gcd(offset == 0 ? int64_t(4096) : offset, int64_t(4096));
+  return spread <= 2 && K > 8 * spread;  // (rows k and k + spread fall on the same sets)
+}
+
+// Chunks per block where rows_crowd_l1_sets: 4 to 16 measured the same (float32 d = 4096).
+constexpr int kBlockChunks = 8;
+
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
+
 // Features j0 .. j1 - 1 of `job` in chunks of C adjacent features, each prefetching the next, then
 // the few left over: as one more chunk on a zero-padded copy (tail_chunk_min_features), else one by
 // one. Both paths sum in index order with the same per-entry math, so a feature's result does not
@@ -877,13 +927,39 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     scratch.reset(new A[job.K * C]);
     if (kCompactingRounds) kept.reset(new int32_t[job.K]);
   }
-  // solve(w, w_row, th, th_row, th_col, next) for each chunk: the chunks of adjacent features, then
-  // (tail_chunk) the features left over, as a chunk of a zero-padded copy of their columns (the
-  // zero lanes die and are not copied back).
-  auto for_each_chunk = [&](auto&& solve) {
-    for (int64_t j = j0; j < chunks_end; j += C) {
-      const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
-      solve(job.w + j, job.w_row, job.th + j * job.th_col, job.th_row, job.th_col, next);
+  // solve(w, w_row, th, th_row, th_col, next, deferred) for each chunk: the chunks of adjacent
+  // features, then (tail_chunk) the features left over, as a chunk of a zero-padded copy of their
+  // columns (the zero lanes die and are not copied back). Where the rows of a sorted chunk crowd a
+  // few L1 sets (rows_crowd_l1_sets), the chunks go in blocks of kBlockChunks whose W rows are
+  // written after the block is solved, each row across the block, so that consecutive stores fall
+  // on different sets. (Not the search's chunks: from 128 rows on they write only the rows their
+  // rounds kept, and blocked they measured 1.06-1.2x slower, float64 K = 256 and 1024, d = 2048.)
+  // `clip` is a tag of the solver's ChunkClip type.
+  const bool blocked = job.K <= sorted_max && rows_crowd_l1_sets<scalar_t>(job.w_row, job.K);
+  auto for_each_chunk = [&](auto clip, auto&& solve) {
+    using Clip = typename decltype(clip)::type;
+    if (blocked) {
+      Clip clips[kBlockChunks];
+      for (int64_t j = j0; j < chunks_end; j += kBlockChunks * C) {
+        const int n = static_cast<int>(std::min<int64_t>(kBlockChunks, (chunks_end - j) / C));
+        for (int g = 0; g < n; ++g) {
+          const int64_t jg = j + g * C;
+          const scalar_t* next = jg + C < chunks_end ? job.w + jg + C : nullptr;
+          solve(job.w + jg, job.w_row, job.th + jg * job.th_col, job.th_row, job.th_col, next, &clips[g]);
+        }
+        for (int64_t k = 0; k < job.K; ++k) {
+          scalar_t* row = job.w + j + k * job.w_row;
+          for (int g = 0; g < n; ++g) {
+            if (clips[g].changes) clips[g].write_row(row + g * C);
+          }
+        }
+      }
+    } else {
+      for (int64_t j = j0; j < chunks_end; j += C) {
+        const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
+        solve(job.w + j, job.w_row, job.th + j * job.th_col, job.th_row, job.th_col, next,
+              static_cast<Clip*>(nullptr));
+      }
     }
     if (!tail_chunk) return;
     const int64_t K = job.K, m = job.m;
@@ -905,7 +981,8 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
       }
     };
     columns(true);
-    solve(w, int64_t(C), th, int64_t(C), int64_t(1), static_cast<const scalar_t*>(nullptr));
+    solve(w, int64_t(C), th, int64_t(C), int64_t(1), static_cast<const scalar_t*>(nullptr),
+          static_cast<Clip*>(nullptr));
     columns(false);
   };
   auto sorted_chunks = [&](auto l1, auto to_l2) {
@@ -913,17 +990,19 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     for (int64_t k = 0; k <= std::min<int64_t>(job.K, kSortedMaxEntries); ++k) {
       reciprocal[k] = candidate_reciprocal(p.M, k);
     }
-    for_each_chunk([&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row, int64_t th_col,
-                       const scalar_t* next) {
+    using Clip = ChunkClip<C, decltype(l1)::value, scalar_t, A>;
+    for_each_chunk(TypeTag<Clip>{}, [&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row,
+                                        int64_t th_col, const scalar_t* next, Clip* deferred) {
       solve_chunk_sorted<C, decltype(l1)::value, decltype(to_l2)::value, scalar_t, A>(
-          w, w_row, job.K, th, th_row, th_col, job.m, p, reciprocal, next);
+          w, w_row, job.K, th, th_row, th_col, job.m, p, reciprocal, next, deferred);
     });
   };
   auto searched_chunks = [&](auto l1) {
-    for_each_chunk([&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row, int64_t th_col,
-                       const scalar_t* next) {
+    using Clip = ChunkClip<C, decltype(l1)::value, scalar_t, A>;
+    for_each_chunk(TypeTag<Clip>{}, [&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row,
+                                        int64_t th_col, const scalar_t* next, Clip* deferred) {
       solve_chunk<C, decltype(l1)::value, scalar_t, A>(w, w_row, job.K, th, th_row, th_col, job.m, p, next,
-                                                       scratch.get(), kept.get());
+                                                       scratch.get(), kept.get(), nullptr, deferred);
     });
   };
   // Copies without the L1 term's subtractions: for the sorted chunks, and for float lanes'
