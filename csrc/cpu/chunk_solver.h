@@ -639,12 +639,11 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
 // hardware prefetcher does not follow). `scratch`, where not null, holds K * C values: the first
 // pass stores the shrunk magnitudes there and the search rounds read them (see scratch_min_k);
 // `kept` (K values, with scratch in the compacting build) lists the rows the rounds kept.
-// With kWriteBack = false nothing is written: the radii go to r_out (the sorted chunks' fallback);
-// with `deferred`, W's rows are left to the caller (chunk_write_back).
+// With kWriteBack = false nothing is written: the radii go to r_out (the sorted chunks' fallback).
 template <int C, bool kL1, typename scalar_t, typename A, bool kWriteBack = true>
 void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                  int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next, A* scratch,
-                 int32_t* kept, A* r_out = nullptr, ChunkClip<C, kL1, scalar_t, A>* deferred = nullptr) {
+                 int32_t* kept, A* r_out = nullptr) {
   // kL1 = false (lam_bar = 0): lam_bar is the constant 0 here, so the compiler drops the
   // subtractions (x - 0 is x, bit for bit, NaN and -0 included).
   const A lam_bar = kL1 ? p.lam_bar : A(0);
@@ -717,7 +716,8 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
   }
   if constexpr (kWriteBack) {
     chunk_write_back<C, kL1>(rows, row_stride, K, th, th_row, th_col, m, p, norm_v, r, finite, stats.max,
-                             sparse_write && rounds > 0 ? kept : nullptr, scratch_rows, deferred);
+                             sparse_write && rounds > 0 ? kept : nullptr, scratch_rows,
+                             static_cast<ChunkClip<C, kL1, scalar_t, A>*>(nullptr));
   } else {
     for_each_feature<C, A>([&](int c) { r_out[c] = r[c]; });
   }
@@ -730,7 +730,11 @@ void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, in
 // (solve_chunk without its write-back) gives those lanes theirs. `reciprocal` holds
 // candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk, its rows prefetched
 // into L2 only with kNextToL2 (see kSortedPrefetchToL2MinBytes: a template parameter, as a runtime
-// choice made the AVX2 build's K <= 16 chunks 5-6% slower).
+// choice made the AVX2 build's K <= 16 chunks 5-6% slower). With `deferred`, W's rows are left to
+// the caller (solve_features_in_chunks' blocks). (A runtime pointer: float32 K = 8 and 16 took
+// 1-2% longer in the AVX-512 build than without it, the AVX2 build and float64 the same. As a
+// template parameter GCC inlined solve_sorted_lanes elsewhere than before (AVX2 float32 K = 8
+// and 16 1.05-1.15x slower); with the caller writing every chunk's rows, 1.08-1.16x slower.)
 template <int C, bool kL1, bool kNextToL2, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
@@ -934,32 +938,35 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   // written after the block is solved, each row across the block, so that consecutive stores fall
   // on different sets. (Not the search's chunks: from 128 rows on they write only the rows their
   // rounds kept, and blocked they measured 1.06-1.2x slower, float64 K = 256 and 1024, d = 2048.)
-  // `clip` is a tag of the solver's ChunkClip type.
+  // `tag` holds the sorted solver's ChunkClip type (void: the search's, never blocked).
   const bool blocked = job.K <= sorted_max && rows_crowd_l1_sets<scalar_t>(job.w_row, job.K);
-  auto for_each_chunk = [&](auto clip, auto&& solve) {
-    using Clip = typename decltype(clip)::type;
-    if (blocked) {
-      Clip clips[kBlockChunks];
-      for (int64_t j = j0; j < chunks_end; j += kBlockChunks * C) {
-        const int n = static_cast<int>(std::min<int64_t>(kBlockChunks, (chunks_end - j) / C));
-        for (int g = 0; g < n; ++g) {
-          const int64_t jg = j + g * C;
-          const scalar_t* next = jg + C < chunks_end ? job.w + jg + C : nullptr;
-          solve(job.w + jg, job.w_row, job.th + jg * job.th_col, job.th_row, job.th_col, next, &clips[g]);
-        }
-        for (int64_t k = 0; k < job.K; ++k) {
-          scalar_t* row = job.w + j + k * job.w_row;
+  auto for_each_chunk = [&](auto tag, auto&& solve) {
+    using Clip = typename decltype(tag)::type;
+    bool solved = false;
+    if constexpr (!std::is_void<Clip>::value) {
+      if (blocked) {
+        Clip clips[kBlockChunks];
+        for (int64_t j = j0; j < chunks_end; j += kBlockChunks * C) {
+          const int n = static_cast<int>(std::min<int64_t>(kBlockChunks, (chunks_end - j) / C));
           for (int g = 0; g < n; ++g) {
-            if (clips[g].changes) clips[g].write_row(row + g * C);
+            const int64_t jg = j + g * C;
+            const scalar_t* next = jg + C < chunks_end ? job.w + jg + C : nullptr;
+            solve(job.w + jg, job.w_row, job.th + jg * job.th_col, job.th_row, job.th_col, next, &clips[g]);
+          }
+          for (int64_t k = 0; k < job.K; ++k) {
+            scalar_t* row = job.w + j + k * job.w_row;
+            for (int g = 0; g < n; ++g) {
+              if (clips[g].changes) clips[g].write_row(row + g * C);
+            }
           }
         }
+        solved = true;
       }
-    } else {
-      for (int64_t j = j0; j < chunks_end; j += C) {
-        const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
-        solve(job.w + j, job.w_row, job.th + j * job.th_col, job.th_row, job.th_col, next,
-              static_cast<Clip*>(nullptr));
-      }
+    }
+    for (int64_t j = j0; j < chunks_end && !solved; j += C) {
+      const scalar_t* next = j + C < chunks_end ? job.w + j + C : nullptr;
+      solve(job.w + j, job.w_row, job.th + j * job.th_col, job.th_row, job.th_col, next,
+            static_cast<Clip*>(nullptr));
     }
     if (!tail_chunk) return;
     const int64_t K = job.K, m = job.m;
@@ -998,11 +1005,10 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     });
   };
   auto searched_chunks = [&](auto l1) {
-    using Clip = ChunkClip<C, decltype(l1)::value, scalar_t, A>;
-    for_each_chunk(TypeTag<Clip>{}, [&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row,
-                                        int64_t th_col, const scalar_t* next, Clip* deferred) {
+    for_each_chunk(TypeTag<void>{}, [&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row,
+                                        int64_t th_col, const scalar_t* next, void*) {
       solve_chunk<C, decltype(l1)::value, scalar_t, A>(w, w_row, job.K, th, th_row, th_col, job.m, p, next,
-                                                       scratch.get(), kept.get(), nullptr, deferred);
+                                                       scratch.get(), kept.get());
     });
   };
   // Copies without the L1 term's subtractions: for the sorted chunks, and for float lanes'
