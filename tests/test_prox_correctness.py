@@ -297,7 +297,7 @@ def test_chunks_of_a_large_W_agree_bitwise(dtype, K):
         assert not torch.equal(w, W)  # (the prox did change W)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", DTYPES + [torch.float16])
 @pytest.mark.parametrize("row_bytes", [8192, 10240], ids=["rows_8KB_apart", "rows_10KB_apart"])
 @pytest.mark.parametrize("K", [9, 16, 40, 64, 256])
 def test_rows_a_multiple_of_2KB_apart_agree_bitwise(dtype, K, row_bytes):
@@ -305,7 +305,7 @@ def test_rows_a_multiple_of_2KB_apart_agree_bitwise(dtype, K, row_bytes):
     # there the sorted chunks are solved in blocks of 8 whose W rows are written afterwards, row by
     # row across the block (rows_crowd_l1_sets: 8 KB from K = 9 on, 10 KB from K = 17 on): another
     # write loop, which must give the bits of the lone-feature path (column-major W) and of the
-    # same features with rows 4000 or 8000 bytes apart. W is a view of d = 1000 columns of wider
+    # same features with rows 2000 to 8000 bytes apart. W is a view of d = 1000 columns of wider
     # rows (31 chunks of 32 features: the last block of 8 partial; 8 left over for the tail chunk),
     # solved on 1 and 2 threads (each thread's share in blocks of its own).
     d, wide = 1000, row_bytes // torch.finfo(dtype).bits * 8

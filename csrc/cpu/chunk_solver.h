@@ -649,9 +649,9 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
 // `kept` (K values, with scratch in the compacting build) lists the rows the rounds kept.
 // With kWriteBack = false nothing is written: the radii go to r_out (the sorted chunks' fallback).
 template <int C, bool kL1, typename scalar_t, typename A, bool kWriteBack = true>
-LASSONET_NOINLINE void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
-                 int64_t th_col, int64_t m, ProxParams<A> p, const scalar_t* next, A* scratch,
-                 int32_t* kept, A* r_out = nullptr) {
+LASSONET_NOINLINE void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th,
+                                   int64_t th_row, int64_t th_col, int64_t m, ProxParams<A> p,
+                                   const scalar_t* next, A* scratch, int32_t* kept, A* r_out = nullptr) {
   // kL1 = false (lam_bar = 0): lam_bar is the constant 0 here, so the compiler drops the
   // subtractions (x - 0 is x, bit for bit, NaN and -0 included).
   const A lam_bar = kL1 ? p.lam_bar : A(0);
@@ -903,8 +903,8 @@ constexpr int64_t tail_chunk_min_features() {
 // chunk's write-back missed L1 (the store before had evicted its line) and waited for the line,
 // one store after the other: float32 d = 4096 (one thread, AVX-512, Zen 4) took 2-2.9x the time
 // per feature of d = 4128 at K = 16 to 256 (1.3-1.5x with the rows of a block of chunks written
-// together: see solve_features_in_chunks). Rows spread over 4 or more sets cost the same either
-// way (d = 2304: 0.96-1.03x blocked; d = 2080 to 2176: blocked 1.05-1.15x slower).
+// together: see solve_features_in_chunks). Rows spread over 4 or more sets gained nothing from it
+// (blocked, d = 2304: 0.99-1.13x the time at K = 16 to 256; d = 2080 to 2176: 1.05-1.15x).
 template <typename scalar_t>
 inline bool rows_crowd_l1_sets(int64_t w_row, int64_t K) {
   const int64_t offset = static_cast<int64_t>(static_cast<uint64_t>(w_row) * sizeof(scalar_t) % 4096);
