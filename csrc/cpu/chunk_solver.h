@@ -740,7 +740,7 @@ LASSONET_NOINLINE void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K
 // into L2 only with kNextToL2 (see kSortedPrefetchToL2MinBytes: a template parameter, as a runtime
 // choice made the AVX2 build's K <= 16 chunks 5-6% slower). With `deferred`, W's rows are left to
 // the caller (solve_features_in_chunks' blocks). (A runtime pointer: float32 K = 8 and 16 took
-// 1-2% longer in the AVX-512 build than without it, the AVX2 build and float64 the same. As a
+// 1-2% longer in the AVX-512 build than before, the AVX2 build and float64 the same. As a
 // template parameter GCC inlined solve_sorted_lanes elsewhere than before (AVX2 float32 K = 8
 // and 16 1.05-1.15x slower); with the caller writing every chunk's rows, 1.08-1.16x slower.)
 template <int C, bool kL1, bool kNextToL2, typename scalar_t, typename A>
@@ -902,7 +902,7 @@ constexpr int64_t tail_chunk_min_features() {
 // multiple of 2 KB apart on two. There, once more than 8 rows share a set, each store of a sorted
 // chunk's write-back missed L1 (the store before had evicted its line) and waited for the line,
 // one store after the other: float32 d = 4096 (one thread, AVX-512, Zen 4) took 2-2.9x the time
-// per feature of d = 4128 at K = 16 to 256 (1.3-1.5x with the rows of a block of chunks written
+// per feature of d = 4128 at K = 16 to 256 (1.4-1.5x with the rows of a block of chunks written
 // together: see solve_features_in_chunks). Rows spread over 4 or more sets gained nothing from it
 // (blocked, d = 2304: 0.99-1.13x the time at K = 16 to 256; d = 2080 to 2176: 1.05-1.15x).
 template <typename scalar_t>
