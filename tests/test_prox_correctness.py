@@ -307,7 +307,8 @@ def test_rows_a_multiple_of_2KB_apart_agree_bitwise(dtype, K, row_bytes):
     # write loop, which must give the bits of the lone-feature path (column-major W) and of the
     # same features with rows 2000 to 8000 bytes apart. W is a view of d = 1000 columns of wider
     # rows (31 chunks of 32 features: the last block of 8 partial; 8 left over for the tail chunk),
-    # solved on 1 and 2 threads (each thread's share in blocks of its own).
+    # solved on 1 and 2 threads (from K = 40 on the op splits the chunks between 2 threads, each
+    # share in blocks of its own; below, one thread takes them all).
     d, wide = 1000, row_bytes // torch.finfo(dtype).bits * 8
     theta, W = random_problem(2, K, d, dtype, "cpu", scale=0.5, seed=K)
     W[:, 5] = float("nan")
