@@ -39,8 +39,7 @@
 #define LASSONET_CHUNK_BYTES 64
 #endif
 
-// Kept out of line: solve_chunk, inlined into solve_features_in_chunks' loop over chunks, took
-// 1.12-1.16x the time (float64 K = 128 and 256, AVX-512; GCC 12).
+// A function kept out of line where GCC's inlining of it measured slower (see its uses).
 #if defined(__GNUC__)
 #define LASSONET_NOINLINE __attribute__((noinline))
 #else
@@ -648,6 +647,8 @@ inline void chunk_write_back(scalar_t* rows, int64_t row_stride, int64_t K, scal
 // pass stores the shrunk magnitudes there and the search rounds read them (see scratch_min_k);
 // `kept` (K values, with scratch in the compacting build) lists the rows the rounds kept.
 // With kWriteBack = false nothing is written: the radii go to r_out (the sorted chunks' fallback).
+// (Out of line: inlined into solve_features_in_chunks' loop over chunks it took 1.12-1.16x the
+// time, float64 K = 128 and 256, AVX-512, GCC 12.)
 template <int C, bool kL1, typename scalar_t, typename A, bool kWriteBack = true>
 LASSONET_NOINLINE void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th,
                                    int64_t th_row, int64_t th_col, int64_t m, ProxParams<A> p,
