@@ -947,7 +947,8 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   // written after the block is solved, each row across the block, so that consecutive stores fall
   // on different sets. (Not the search's chunks: from 128 rows on they write only the rows their
   // rounds kept, and blocked they measured 1.06-1.2x slower, float64 K = 256 and 1024, d = 2048.)
-  // `tag` holds the sorted solver's ChunkClip type (void: the search's, never blocked).
+  // `tag` holds the sorted solver's ChunkClip type (void: the search's, never blocked; compiled
+  // for the search too, the block loop drew GCC's -Wmaybe-uninitialized for clips it never sets).
   const bool blocked = job.K <= sorted_max && rows_crowd_l1_sets<scalar_t>(job.w_row, job.K);
   auto for_each_chunk = [&](auto tag, auto&& solve) {
     using Clip = typename decltype(tag)::type;
