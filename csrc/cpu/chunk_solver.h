@@ -104,6 +104,9 @@ inline void prefetch(const T* p) {
 #endif
 }
 
+// Where the sorted chunks ask for the next chunk's rows: not at all, into L1, or into L2 only.
+enum class NextRows { kNone, kToL1, kToL2 };
+
 // A lane's count of entries: int32 beside float lanes; beside double lanes a double (exact far
 // beyond K < 2^31), so that every lane of a pass has the same width (an int32 count beside 8-double
 // vectors had to be merged from two masks on every row).
@@ -379,8 +382,8 @@ inline void lanes_compare_exchange_split(__m512d& hi, __m512d& lo) {
 // the lanes' largest candidate (best_out), largest and 16th largest keys, and the sums of |x| and
 // of the keys (for kSumHalves halves from c0: 2 in the first call where the keys sort as integers,
 // so that two independent add chains run side by side, then 0; else 1 and 1). kSplitPipes: the
-// compare-exchanges as lanes_compare_exchange_split; kNextToL2: see solve_chunk_sorted.
-template <int C, int W, bool kL1, int kSumHalves, bool kSplitPipes, bool kNextToL2, typename scalar_t,
+// compare-exchanges as lanes_compare_exchange_split; kNext: see solve_chunk_sorted.
+template <int C, int W, bool kL1, int kSumHalves, bool kSplitPipes, NextRows kNext, typename scalar_t,
           typename A>
 inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
                                const scalar_t* next, ProxParams<A> p, const A* reciprocal, const A* norm_v,
@@ -400,7 +403,7 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   V abs_total[2] = {zero, zero}, key_total[2] = {zero, zero};
   // (the next chunk's row prefetched at a fixed distance from this one's: with the row's own
   // address GCC had kept 16 of each in vector registers, moved there and back one at a time)
-  const std::ptrdiff_t ahead = next != nullptr ? next - rows : 0;
+  const std::ptrdiff_t ahead = kNext != NextRows::kNone && next != nullptr ? next - rows : 0;
   auto load = [&](V& x, const scalar_t* row) {
     if constexpr (std::is_same<scalar_t, A>::value) {
       std::memcpy(&x, row, sizeof(V));
@@ -420,7 +423,7 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   // GCC's -Wpsabi note in the baseline build)
   auto load_key = [&](KV& key, int64_t k) {
     const scalar_t* row = rows + k * row_stride + c0;
-    if (!kNextToL2 && ahead != 0) prefetch(row + ahead);
+    if (kNext == NextRows::kToL1 && ahead != 0) prefetch(row + ahead);
     V a;
     load(a, row);
     // Without lam_bar the key is |x| itself, and the sum of keys the sum of |x|: sort_key only
@@ -447,7 +450,7 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
   auto load_block = [&](KV* block, int64_t b) {
     // (into L2, the next chunk's rows of a block are asked for before the block is loaded: per row,
     // as into L1, float32 d = 1e5 took 1.17-1.22x the time at K = 64 and 256)
-    if (kNextToL2 && ahead != 0) {
+    if (kNext == NextRows::kToL2 && ahead != 0) {
       for (int64_t k = b; k < std::min<int64_t>(b + kSortedMaxEntries, K); ++k) {
         prefetch<true>(rows + k * row_stride + c0 + ahead);
       }
@@ -738,13 +741,14 @@ LASSONET_NOINLINE void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K
 // lane's sorted radius is not certainly exact (sorted_radius_exact), the chunk's search
 // (solve_chunk without its write-back) gives those lanes theirs. `reciprocal` holds
 // candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk, its rows prefetched
-// into L2 only with kNextToL2 (see kSortedPrefetchToL2MinBytes: a template parameter, as a runtime
-// choice made the AVX2 build's K <= 16 chunks 5-6% slower). With `deferred`, W's rows are left to
+// as kNext says (sorted_next_rows: a template parameter, as a runtime choice made the AVX2 build's
+// K <= 16 chunks 5-6% slower, and a runtime null `next` did not give kNone's gain). With
+// `deferred`, W's rows are left to
 // the caller (solve_features_in_chunks' blocks). (A runtime pointer: float32 K = 8 and 16 took
 // 1-2% longer in the AVX-512 build than before, the AVX2 build and float64 the same. As a
 // template parameter GCC inlined solve_sorted_lanes elsewhere than before (AVX2 float32 K = 8
 // and 16 1.05-1.15x slower); with the caller writing every chunk's rows, 1.08-1.16x slower.)
-template <int C, bool kL1, bool kNextToL2, typename scalar_t, typename A>
+template <int C, bool kL1, NextRows kNext, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
                         const scalar_t* next, ChunkClip<C, kL1, scalar_t, A>* deferred) {
@@ -757,9 +761,9 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
     constexpr int W = C / 2;
     auto halves = [&](auto split) {
       constexpr bool kSplit = decltype(split)::value;
-      solve_sorted_lanes<C, W, kL1, first_sums, kSplit, kNextToL2>(rows, row_stride, 0, K, next, p, reciprocal,
+      solve_sorted_lanes<C, W, kL1, first_sums, kSplit, kNext>(rows, row_stride, 0, K, next, p, reciprocal,
                                                                    norm_v, best, s_max, s16, sum_abs, sum_s);
-      solve_sorted_lanes<C, W, kL1, 2 - first_sums, kSplit, kNextToL2>(rows, row_stride, W, K, next, p, reciprocal,
+      solve_sorted_lanes<C, W, kL1, 2 - first_sums, kSplit, kNext>(rows, row_stride, W, K, next, p, reciprocal,
                                                                        norm_v, best, s_max, s16, sum_abs, sum_s);
     };
     // (up to 8 rows the split made double 2-4% slower: a short network is latency-bound, and
@@ -773,7 +777,7 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   } else {  // (the baseline build: lane vectors of one 16-byte register, not two)
     constexpr int W = kLaneVectorBytes / static_cast<int>(sizeof(A));
     for (int c0 = 0; c0 < C; c0 += W) {
-      solve_sorted_lanes<C, W, kL1, 1, false, kNextToL2>(rows, row_stride, c0, K, next, p, reciprocal, norm_v,
+      solve_sorted_lanes<C, W, kL1, 1, false, kNext>(rows, row_stride, c0, K, next, p, reciprocal, norm_v,
                                                          best, s_max, s16, sum_abs, sum_s);
     }
   }
@@ -786,7 +790,7 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0), sum_s[c] = A(0); });
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
-    if (next != nullptr) prefetch<kNextToL2>(next + k * row_stride);
+    if (kNext != NextRows::kNone && next != nullptr) prefetch<kNext == NextRows::kToL2>(next + k * row_stride);
     for_each_feature<C, A>([&](int c) {
       const A x = static_cast<A>(row[c]);
       sum_abs[c] += detail::abs_(x);
@@ -872,6 +876,21 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
 // 0.55x. (The search's passes, which read a chunk again and again, measured 1.0-1.14x slower with
 // L2 prefetches at K = 256 and 1024, d = 1e4 and 1e5.)
 constexpr int64_t kSortedPrefetchToL2MinBytes = int64_t(16) << 20;
+
+// Where the sorted chunks ask for the next chunk's rows, for K rows of a W of w_bytes: into L2
+// from kSortedPrefetchToL2MinBytes on; not at all for 9 to 32 rows of a W under 8 MB, where the
+// hardware's prefetchers keep up (the loads of a block of 16 rows are unrolled, each at its own
+// address, one chunk's width further on in the next chunk) and the prefetches' instructions cost
+// more than they save (one thread, against L1 prefetches, alternating: AVX-512 float32 d = 1e4
+// K = 16 / 24 / 32 0.99 / 0.92 / 0.93x the time, float64 0.94 / 0.90 / 0.92x, d = 3e4 0.93-0.99x;
+// AVX2 float32 K = 24 / 32 0.90 / 0.89x, float64 K = 32 0.94x, K = 16 the same). Elsewhere into L1:
+// from DRAM they are needed (no prefetch: float32 d = 1e5 K = 32, 12.8 MB, 1.22x the time; float64
+// 25.6 MB 1.18x), at K = 48 and 64 too (1.03-1.05x without), and at K <= 8 without them the
+// builds measured 0.95-1.06x, no gain.
+inline NextRows sorted_next_rows(int64_t K, int64_t w_bytes) {
+  if (w_bytes >= kSortedPrefetchToL2MinBytes) return NextRows::kToL2;
+  return K > 8 && K <= 32 && w_bytes < (int64_t(8) << 20) ? NextRows::kNone : NextRows::kToL1;
+}
 
 // From this many rows on, a chunk's search rounds read a contiguous scratch copy of its shrunk
 // magnitudes (written during the statistics pass: K * C values, at most a few hundred KB) instead of
@@ -1002,7 +1021,7 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
           static_cast<Clip*>(nullptr));
     columns(false);
   };
-  auto sorted_chunks = [&](auto l1, auto to_l2) {
+  auto sorted_chunks = [&](auto l1, auto next_rows) {
     A reciprocal[kSortedMaxEntries + 1];
     for (int64_t k = 0; k <= std::min<int64_t>(job.K, kSortedMaxEntries); ++k) {
       reciprocal[k] = candidate_reciprocal(p.M, k);
@@ -1010,7 +1029,7 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
     using Clip = ChunkClip<C, decltype(l1)::value, scalar_t, A>;
     for_each_chunk(TypeTag<Clip>{}, [&](scalar_t* w, int64_t w_row, scalar_t* th, int64_t th_row,
                                         int64_t th_col, const scalar_t* next, Clip* deferred) {
-      solve_chunk_sorted<C, decltype(l1)::value, decltype(to_l2)::value, scalar_t, A>(
+      solve_chunk_sorted<C, decltype(l1)::value, decltype(next_rows)::value, scalar_t, A>(
           w, w_row, job.K, th, th_row, th_col, job.m, p, reciprocal, next, deferred);
     });
   };
@@ -1027,12 +1046,18 @@ void solve_features_in_chunks(const ChunkJob<scalar_t>& job, int64_t j0, int64_t
   // search rounds' sums spilled to the stack).
   const bool l1 = p.lam_bar != A(0);
   if (job.K <= sorted_max) {
-    const bool next_to_l2 =
-        job.K * job.w_row * static_cast<int64_t>(sizeof(scalar_t)) >= kSortedPrefetchToL2MinBytes;
-    auto sorted_l1 = [&](auto to_l2) {
-      l1 ? sorted_chunks(std::true_type{}, to_l2) : sorted_chunks(std::false_type{}, to_l2);
+    const int64_t w_bytes = job.K * job.w_row * static_cast<int64_t>(sizeof(scalar_t));
+    auto sorted_l1 = [&](auto next_rows) {
+      l1 ? sorted_chunks(std::true_type{}, next_rows) : sorted_chunks(std::false_type{}, next_rows);
     };
-    next_to_l2 ? sorted_l1(std::true_type{}) : sorted_l1(std::false_type{});
+    const NextRows next_rows = sorted_next_rows(job.K, w_bytes);
+    if (next_rows == NextRows::kNone) {
+      sorted_l1(std::integral_constant<NextRows, NextRows::kNone>{});
+    } else if (next_rows == NextRows::kToL1) {
+      sorted_l1(std::integral_constant<NextRows, NextRows::kToL1>{});
+    } else {
+      sorted_l1(std::integral_constant<NextRows, NextRows::kToL2>{});
+    }
   } else if constexpr (std::is_same<A, float>::value) {
     l1 ? searched_chunks(std::true_type{}) : searched_chunks(std::false_type{});
   } else {
