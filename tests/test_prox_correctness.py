@@ -393,6 +393,36 @@ def test_cpu_paths_agree_bitwise_on_special_columns(dtype, m):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("K", [9, 16, 40, 64, 256])
+def test_cpu_paths_agree_bitwise_where_sums_decide(dtype, K):
+    # Where the sorted chunks' keys sort as integers, they skip the sums of |W_j| and take them only
+    # where a lane needs them: where its largest entry could make the sum overflow (the feature is
+    # then NaN if it does, by the NaN/inf policy) and, beyond 16 entries, where only the sum can
+    # show that a feature dies. Each case, and its neighbour just on the other side, must give the
+    # lone-feature path's bits. (Chunks are 8 to 32 features wide: a case every 40 columns.)
+    theta, W = random_problem(1, K, 40 * 8 + 5, dtype, "cpu", seed=K)
+    big = torch.finfo(dtype).max
+    W[:, 0] = big / 4  # the sum overflows: NaN
+    W[:, 40] = big / (1.5 * K)  # 2K max|W_j| overflows, the sum does not: finite
+    W[:, 41] = big / (3 * K)  # far from overflowing
+    W[1, 80] = float("nan")  # non-finite entries, one per feature
+    W[K - 1, 120] = float("inf")
+    theta[160], W[:, 160] = 0.01, 1e-6  # dies with every entry nonzero: only the sum shows it
+    theta[200], W[:, 200] = 0.01, 0.3 / K  # does not die at lam = 0.2 (0.3 M > lam - 0.01)
+    theta[240], W[: K // 2, 240] = 0.0, 0.0  # half zero
+    for lam, M, lam_bar in [(0.2, 1.0, 0.0), (0.05, 0.5, 0.0), (0.2, 1.0, 1e-7)]:
+        th, w = run_op(theta, W, lam, M, lam_bar)
+        th_c, w_c = run_op(theta, W.t().contiguous().t(), lam, M, lam_bar)
+        assert torch.equal(_bits(th), _bits(th_c)) and torch.equal(_bits(w), _bits(w_c)), (lam, M, lam_bar)
+        for j in (0, 80, 120):
+            assert torch.isnan(th[j]) and torch.isnan(w[:, j]).all(), j
+        assert torch.isfinite(th[40]) and torch.isfinite(w[:, 40:42]).all()
+        if lam == 0.2:
+            assert th[160] == 0 and (w[:, 160] == 0).all()
+            assert th[200] != 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m", [1, 3])
 @pytest.mark.parametrize("K", [128, 300, 1024])
 def test_cpu_paths_agree_bitwise_where_rows_are_skipped(dtype, m, K):

@@ -1,7 +1,7 @@
 // Times the CPU kernel's chunk solver (csrc/cpu/chunk_solver.h) from a given csrc tree, built as
 // the AVX-512 copy the op runs on AVX-512 CPUs (with -DHARNESS_AVX2 the AVX2 copy), on one
 // thread, without torch: W = 0.3 N(0, 1), theta = N(0, 1), lam = 0.1, M = 1 (bench_prox.py's
-// problem; the environment variable HARNESS_M sets another M). Prints, per K, the median time of the solver and of a memcpy of W, and a
+// problem; the environment variables HARNESS_M and HARNESS_LAM_BAR set another M and lam_bar). Prints, per K, the median time of the solver and of a memcpy of W, and a
 // checksum of the results (equal checksums: equal bits, in practice). Built and run by ab.py, which
 // alternates several trees.
 //   g++ -O3 -std=c++17 -fno-math-errno -fno-trapping-math -ffp-contract=off
@@ -61,6 +61,8 @@ template <typename T>
 void bench(int64_t K, int64_t d) {
   const char* env_m = std::getenv("HARNESS_M");  // (M = 1 unless set: crowded features at small M)
   const double M = env_m != nullptr ? std::atof(env_m) : 1.0;
+  const char* env_lam_bar = std::getenv("HARNESS_LAM_BAR");  // (0 unless set: the L1 term's copies)
+  const double lam_bar = env_lam_bar != nullptr ? std::atof(env_lam_bar) : 0.0;
   std::mt19937_64 g(0);
   std::normal_distribution<double> normal(0, 1);
   std::vector<T> th0(d), W0(K * d);
@@ -76,7 +78,7 @@ void bench(int64_t K, int64_t d) {
   for (int r = 0; r < reps; ++r) {
     std::memcpy(th, th0.data(), d * sizeof(T));
     std::memcpy(W, W0.data(), K * d * sizeof(T));
-    const lassonet::ChunkJob<T> job{W, d, K, th, d, 1, 1, 0.1, M, 0.0};
+    const lassonet::ChunkJob<T> job{W, d, K, th, d, 1, 1, 0.1, M, lam_bar};
     auto a = clock::now();
     harness_run(job, 0, d);
     t_op.push_back(std::chrono::duration<double>(clock::now() - a).count());
@@ -87,7 +89,7 @@ void bench(int64_t K, int64_t d) {
   }
   std::memcpy(th, th0.data(), d * sizeof(T));
   std::memcpy(W, W0.data(), K * d * sizeof(T));
-  const lassonet::ChunkJob<T> job{W, d, K, th, d, 1, 1, 0.1, M, 0.0};
+  const lassonet::ChunkJob<T> job{W, d, K, th, d, 1, 1, 0.1, M, lam_bar};
   harness_run(job, 0, d);
   double checksum = 0;
   for (int64_t i = 0; i < K * d; ++i) checksum += W[i];

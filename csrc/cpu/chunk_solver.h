@@ -39,11 +39,14 @@
 #define LASSONET_CHUNK_BYTES 64
 #endif
 
-// A function kept out of line where GCC's inlining of it measured slower (see its uses).
+// A function kept out of line, or always inlined, where GCC's own choice measured slower (see
+// their uses).
 #if defined(__GNUC__)
 #define LASSONET_NOINLINE __attribute__((noinline))
+#define LASSONET_ALWAYS_INLINE __attribute__((always_inline)) inline
 #else
 #define LASSONET_NOINLINE
+#define LASSONET_ALWAYS_INLINE inline
 #endif
 
 namespace lassonet {
@@ -342,6 +345,9 @@ constexpr bool kIntegerFloatKeys = false;
 #endif
 #if !defined(LASSONET_SCRATCH_ROUND_AVX512)
 constexpr bool kSplitPipeKeys = false;
+constexpr bool kSumsWhenNeeded = false;  // (see solve_chunk_sorted)
+#else
+constexpr bool kSumsWhenNeeded = true;
 #endif
 #if defined(LASSONET_SCRATCH_ROUND_AVX512)  // (the AVX-512 build)
 template <>
@@ -381,11 +387,13 @@ inline void lanes_compare_exchange_split(__m512d& hi, __m512d& lo) {
 // reloaded its rows (1.5x slower), and the sums' store-to-load chains bound the first pass. Writes
 // the lanes' largest candidate (best_out), largest and 16th largest keys, and the sums of |x| and
 // of the keys (for kSumHalves halves from c0: 2 in the first call where the keys sort as integers,
-// so that two independent add chains run side by side, then 0; else 1 and 1). kSplitPipes: the
-// compare-exchanges as lanes_compare_exchange_split; kNext: see solve_chunk_sorted.
+// so that two independent add chains run side by side, then 0; else 1 and 1; 0 and 0 where the
+// chunk takes them only if needed, see solve_chunk_sorted). kSplitPipes: the compare-exchanges as
+// lanes_compare_exchange_split; kNext: see solve_chunk_sorted. Always inlined, or out of line as
+// solve_sorted_lanes_apart (solve_chunk_sorted says where).
 template <int C, int W, bool kL1, int kSumHalves, bool kSplitPipes, NextRows kNext, typename scalar_t,
           typename A>
-inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
+LASSONET_ALWAYS_INLINE void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0, int64_t K,
                                const scalar_t* next, ProxParams<A> p, const A* reciprocal, const A* norm_v,
                                A* best_out, A* s_max, A* s16, A* sum_abs, A* sum_s) {
   typedef A V __attribute__((vector_size(W * sizeof(A))));
@@ -512,6 +520,13 @@ inline void solve_sorted_lanes(const scalar_t* rows, int64_t row_stride, int c0,
     std::memcpy(sum_abs + c0 + h * W, &abs_total[h], sizeof(V));
     std::memcpy(sum_s + c0 + h * W, kL1 ? &key_total[h] : &abs_total[h], sizeof(V));
   }
+}
+
+// solve_sorted_lanes in a function of its own. kHalf: which of a chunk's calls this is, so that
+// GCC's identical-code folding does not merge the two.
+template <int C, int W, bool kL1, int kSumHalves, bool kSplitPipes, NextRows kNext, int kHalf, typename... Args>
+LASSONET_NOINLINE void solve_sorted_lanes_apart(Args... args) {
+  solve_sorted_lanes<C, W, kL1, kSumHalves, kSplitPipes, kNext>(args...);
 }
 #endif
 
@@ -735,6 +750,16 @@ LASSONET_NOINLINE void solve_chunk(scalar_t* rows, int64_t row_stride, int64_t K
   }
 }
 
+// The sums of |x| down the K rows of a chunk, in row order (as the lone path adds them).
+template <int C, typename scalar_t, typename A>
+inline void chunk_abs_sums(const scalar_t* rows, int64_t row_stride, int64_t K, A* sum_abs) {
+  for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0); });
+  for (int64_t k = 0; k < K; ++k) {
+    const scalar_t* row = rows + k * row_stride;
+    for_each_feature<C, A>([&](int c) { sum_abs[c] += detail::abs_(static_cast<A>(row[c])); });
+  }
+}
+
 // Solves C adjacent features with K <= sorted_top_max_entries<scalar_t>() as solve_entries does,
 // lane by lane: sorting networks order each lane's shrunk magnitudes, one vector per row (the 16
 // largest beyond 16 rows: solve_sorted_lanes), and the candidates run down the sorted rows. Where some
@@ -755,16 +780,34 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   A norm_v[C];
   chunk_norms<C, scalar_t, A>(th, th_row, th_col, m, norm_v);
   A sum_abs[C], sum_s[C], best[C], s_max[C], s16[C];
+  bool have_sums = true;  // (false: the lanes left them to the end, see below)
 #if LASSONET_LANE_VECTORS
   constexpr int first_sums = kIntegerFloatKeys && sizeof(A) == 4 ? 2 : 1;
   if constexpr (first_sums == 2 || kLaneVectorBytes >= C / 2 * static_cast<int>(sizeof(A))) {
     constexpr int W = C / 2;
     auto halves = [&](auto split) {
       constexpr bool kSplit = decltype(split)::value;
-      solve_sorted_lanes<C, W, kL1, first_sums, kSplit, kNext>(rows, row_stride, 0, K, next, p, reciprocal,
-                                                                   norm_v, best, s_max, s16, sum_abs, sum_s);
-      solve_sorted_lanes<C, W, kL1, 2 - first_sums, kSplit, kNext>(rows, row_stride, W, K, next, p, reciprocal,
+      // Without lam_bar, where the keys' maxima are taken as integers (float keys; double keys with
+      // kSplit), a lane's largest key is its largest |x|, NaN and inf included: the sums can wait.
+      // (The AVX2 build keeps them: without them GCC kept the candidates' maxima on the stack
+      // there, and float32 K = 4 to 16 took 1.07-1.33x the time.)
+      constexpr bool kLazy = kSumsWhenNeeded && !kL1 && (sizeof(A) == 4 || kSplit);
+      have_sums = !kLazy;
+      constexpr int kSums0 = kLazy ? 0 : first_sums, kSums1 = kLazy ? 0 : 2 - first_sums;
+      // Float lanes inlined, double lanes apart, as GCC had chosen before the sums could wait; then
+      // it chose otherwise by K and lam_bar (float32 K = 4 1.13-1.15x the time; always inlined,
+      // float64 K = 16 to 64 1.02-1.07x).
+      if constexpr (sizeof(A) == 4) {
+        solve_sorted_lanes<C, W, kL1, kSums0, kSplit, kNext>(rows, row_stride, 0, K, next, p, reciprocal, norm_v,
+                                                              best, s_max, s16, sum_abs, sum_s);
+        solve_sorted_lanes<C, W, kL1, kSums1, kSplit, kNext>(rows, row_stride, W, K, next, p, reciprocal, norm_v,
+                                                              best, s_max, s16, sum_abs, sum_s);
+      } else {
+        solve_sorted_lanes_apart<C, W, kL1, kSums0, kSplit, kNext, 0>(rows, row_stride, 0, K, next, p, reciprocal,
                                                                        norm_v, best, s_max, s16, sum_abs, sum_s);
+        solve_sorted_lanes_apart<C, W, kL1, kSums1, kSplit, kNext, 1>(rows, row_stride, W, K, next, p, reciprocal,
+                                                                       norm_v, best, s_max, s16, sum_abs, sum_s);
+      }
     };
     // (up to 8 rows the split made double 2-4% slower: a short network is latency-bound, and
     // every comparator's values would cross between the integer and float units)
@@ -777,7 +820,7 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   } else {  // (the baseline build: lane vectors of one 16-byte register, not two)
     constexpr int W = kLaneVectorBytes / static_cast<int>(sizeof(A));
     for (int c0 = 0; c0 < C; c0 += W) {
-      solve_sorted_lanes<C, W, kL1, 1, false, kNext>(rows, row_stride, c0, K, next, p, reciprocal, norm_v,
+      solve_sorted_lanes_apart<C, W, kL1, 1, false, kNext, 0>(rows, row_stride, c0, K, next, p, reciprocal, norm_v,
                                                          best, s_max, s16, sum_abs, sum_s);
     }
   }
@@ -843,6 +886,26 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
     }
   }
 #endif
+  // Sums left to the end (have_sums false) are taken, in another pass over the rows, only where a
+  // lane needs them: they decide whether a feature is finite, and beyond 16 entries, whether it
+  // dies, and nothing else. A lane's sum of |x| is finite wherever s_max * 2K is (each partial sum
+  // is below K s_max (1 + 2^-24)^K: no overflow), which NaN and inf fail. Where no lane needs
+  // them, the chunks took 0.93-0.95x the time at float32 K = 8 to 64, 0.92x at K = 256, float64
+  // K = 16 and 64 0.94x (one thread, AVX-512, alternating; float64 K <= 8 keeps its sums).
+  auto sums = [&] {  // (without lam_bar: sum_s is sum_abs)
+    chunk_abs_sums<C, scalar_t, A>(rows, row_stride, K, sum_abs);
+    for_each_feature<C, A>([&](int c) { sum_s[c] = sum_abs[c]; });
+    have_sums = true;
+  };
+  if (!have_sums) {
+    const A two_k = static_cast<A>(2 * K), most = std::numeric_limits<A>::max();
+    int32_t may_overflow = 0;
+    for_each_feature<C, A>([&](int c) {
+      sum_abs[c] = A(0);  // (a finite stand-in: finite_feature reads only whether it is finite)
+      may_overflow |= s_max[c] * two_k < most ? 0 : 1;
+    });
+    if (may_overflow != 0) sums();
+  }
   A r[C];
   int32_t finite[C], exact[C], inexact = 0;
   for_each_feature<C, A>([&](int c) {
@@ -850,7 +913,23 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
     r[c] = sorted_radius(norm_v[c], fin, s_max[c], best[c], p);
     finite[c] = fin ? 1 : 0;
   });
-  if (K > kSortedMaxEntries) {  // (up to 16 entries every sorted radius is exact)
+  if (K > kSortedMaxEntries && !have_sums) {
+    // sorted_radius_exact's tests but the sum's; a lane left undecided dies only if base + M sum_s
+    // <= 0, which base + M s_max > 0 rules out (sum_s >= s_max, rounding being monotone), so only
+    // the lanes that may die need the sums.
+    int32_t need = 0;
+    for_each_feature<C, A>([&](int c) {
+      const A base = norm_v[c] - p.lam;
+      exact[c] = (finite[c] == 0) | (s16[c] <= p.M * r[c]) | (p.M == A(0)) ? 1 : 0;
+      need |= (exact[c] == 0) & !(base + p.M * s_max[c] > A(0)) ? 1 : 0;
+      inexact |= exact[c] ^ 1;
+    });
+    if (need != 0) {
+      sums();
+      inexact = 0;
+    }
+  }
+  if (K > kSortedMaxEntries && have_sums) {  // (up to 16 entries every sorted radius is exact)
     for_each_feature<C, A>([&](int c) {
       const A base = norm_v[c] - p.lam;
       exact[c] = sorted_radius_exact(K, finite[c] != 0, r[c], s16[c], base, sum_s[c], p) ? 1 : 0;
