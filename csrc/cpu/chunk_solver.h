@@ -524,7 +524,8 @@ LASSONET_ALWAYS_INLINE void solve_sorted_lanes(const scalar_t* rows, int64_t row
 
 // solve_sorted_lanes in a function of its own. kHalf: which of a chunk's calls this is, so that
 // GCC's identical-code folding does not merge the two.
-template <int C, int W, bool kL1, int kSumHalves, bool kSplitPipes, NextRows kNext, int kHalf, typename... Args>
+template <int C, int W, bool kL1, int kSumHalves, bool kSplitPipes, NextRows kNext, int kHalf,
+          typename... Args>
 LASSONET_NOINLINE void solve_sorted_lanes_apart(Args... args) {
   solve_sorted_lanes<C, W, kL1, kSumHalves, kSplitPipes, kNext>(args...);
 }
@@ -768,11 +769,11 @@ inline void chunk_abs_sums(const scalar_t* rows, int64_t row_stride, int64_t K, 
 // candidate_reciprocal(M, m) for m = 0 .. min(K, 16); `next` as in solve_chunk, its rows prefetched
 // as kNext says (sorted_next_rows: a template parameter, as a runtime choice made the AVX2 build's
 // K <= 16 chunks 5-6% slower, and a runtime null `next` did not give kNone's gain). With
-// `deferred`, W's rows are left to
-// the caller (solve_features_in_chunks' blocks). (A runtime pointer: float32 K = 8 and 16 took
-// 1-2% longer in the AVX-512 build than before, the AVX2 build and float64 the same. As a
-// template parameter GCC inlined solve_sorted_lanes elsewhere than before (AVX2 float32 K = 8
-// and 16 1.05-1.15x slower); with the caller writing every chunk's rows, 1.08-1.16x slower.)
+// `deferred`, W's rows are left to the caller (solve_features_in_chunks' blocks). (A runtime
+// pointer: float32 K = 8 and 16 took 1-2% longer in the AVX-512 build than before, the AVX2 build
+// and float64 the same. As a template parameter GCC inlined solve_sorted_lanes elsewhere than
+// before (AVX2 float32 K = 8 and 16 1.05-1.15x slower); with the caller writing every chunk's
+// rows, 1.08-1.16x slower.)
 template <int C, bool kL1, NextRows kNext, typename scalar_t, typename A>
 void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t* th, int64_t th_row,
                         int64_t th_col, int64_t m, ProxParams<A> p, const A* reciprocal,
@@ -795,18 +796,20 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
       have_sums = !kLazy;
       constexpr int kSums0 = kLazy ? 0 : first_sums, kSums1 = kLazy ? 0 : 2 - first_sums;
       // Float lanes inlined, double lanes apart, as GCC had chosen before the sums could wait; then
-      // it chose otherwise by K and lam_bar (float32 K = 4 1.13-1.15x the time; always inlined,
-      // float64 K = 16 to 64 1.02-1.07x).
+      // it chose otherwise by K (float32 K = 4 1.13-1.15x the time; double lanes inlined too,
+      // float64 K = 4 to 64 1.06-1.07x).
       if constexpr (sizeof(A) == 4) {
-        solve_sorted_lanes<C, W, kL1, kSums0, kSplit, kNext>(rows, row_stride, 0, K, next, p, reciprocal, norm_v,
-                                                              best, s_max, s16, sum_abs, sum_s);
-        solve_sorted_lanes<C, W, kL1, kSums1, kSplit, kNext>(rows, row_stride, W, K, next, p, reciprocal, norm_v,
-                                                              best, s_max, s16, sum_abs, sum_s);
+        solve_sorted_lanes<C, W, kL1, kSums0, kSplit, kNext>(rows, row_stride, 0, K, next, p, reciprocal,
+                                                              norm_v, best, s_max, s16, sum_abs, sum_s);
+        solve_sorted_lanes<C, W, kL1, kSums1, kSplit, kNext>(rows, row_stride, W, K, next, p, reciprocal,
+                                                              norm_v, best, s_max, s16, sum_abs, sum_s);
       } else {
-        solve_sorted_lanes_apart<C, W, kL1, kSums0, kSplit, kNext, 0>(rows, row_stride, 0, K, next, p, reciprocal,
-                                                                       norm_v, best, s_max, s16, sum_abs, sum_s);
-        solve_sorted_lanes_apart<C, W, kL1, kSums1, kSplit, kNext, 1>(rows, row_stride, W, K, next, p, reciprocal,
-                                                                       norm_v, best, s_max, s16, sum_abs, sum_s);
+        solve_sorted_lanes_apart<C, W, kL1, kSums0, kSplit, kNext, 0>(rows, row_stride, 0, K, next, p,
+                                                                       reciprocal, norm_v, best, s_max, s16,
+                                                                       sum_abs, sum_s);
+        solve_sorted_lanes_apart<C, W, kL1, kSums1, kSplit, kNext, 1>(rows, row_stride, W, K, next, p,
+                                                                       reciprocal, norm_v, best, s_max, s16,
+                                                                       sum_abs, sum_s);
       }
     };
     // (up to 8 rows the split made double 2-4% slower: a short network is latency-bound, and
@@ -818,10 +821,11 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
       halves(std::false_type{});
     }
   } else {  // (the baseline build: lane vectors of one 16-byte register, not two)
+    // (out of line: the baseline op took 0.95-1.01x the time of GCC's own choice, K = 8 to 64)
     constexpr int W = kLaneVectorBytes / static_cast<int>(sizeof(A));
     for (int c0 = 0; c0 < C; c0 += W) {
-      solve_sorted_lanes_apart<C, W, kL1, 1, false, kNext, 0>(rows, row_stride, c0, K, next, p, reciprocal, norm_v,
-                                                         best, s_max, s16, sum_abs, sum_s);
+      solve_sorted_lanes_apart<C, W, kL1, 1, false, kNext, 0>(rows, row_stride, c0, K, next, p, reciprocal,
+                                                               norm_v, best, s_max, s16, sum_abs, sum_s);
     }
   }
 #else
@@ -833,7 +837,9 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   for_each_feature<C, A>([&](int c) { sum_abs[c] = A(0), sum_s[c] = A(0); });
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* row = rows + k * row_stride;
-    if (kNext != NextRows::kNone && next != nullptr) prefetch<kNext == NextRows::kToL2>(next + k * row_stride);
+    if (kNext != NextRows::kNone && next != nullptr) {
+      prefetch<kNext == NextRows::kToL2>(next + k * row_stride);
+    }
     for_each_feature<C, A>([&](int c) {
       const A x = static_cast<A>(row[c]);
       sum_abs[c] += detail::abs_(x);
@@ -889,9 +895,9 @@ void solve_chunk_sorted(scalar_t* rows, int64_t row_stride, int64_t K, scalar_t*
   // Sums left to the end (have_sums false) are taken, in another pass over the rows, only where a
   // lane needs them: they decide whether a feature is finite, and beyond 16 entries, whether it
   // dies, and nothing else. A lane's sum of |x| is finite wherever s_max * 2K is (each partial sum
-  // is below K s_max (1 + 2^-24)^K: no overflow), which NaN and inf fail. Where no lane needs
-  // them, the chunks took 0.93-0.95x the time at float32 K = 8 to 64, 0.92x at K = 256, float64
-  // K = 16 and 64 0.94x (one thread, AVX-512, alternating; float64 K <= 8 keeps its sums).
+  // is below K s_max (1 + 2^-24)^K: no overflow), which NaN and inf fail. The chunks took
+  // 0.91-0.96x the time at float32 K = 8 to 256, float64 0.94-0.96x at K = 16 to 64 (one thread,
+  // AVX-512, alternating; float64 K <= 8, without kSplit, keeps its sums).
   auto sums = [&] {  // (without lam_bar: sum_s is sum_abs)
     chunk_abs_sums<C, scalar_t, A>(rows, row_stride, K, sum_abs);
     for_each_feature<C, A>([&](int c) { sum_s[c] = sum_abs[c]; });
@@ -964,8 +970,8 @@ constexpr int64_t kSortedPrefetchToL2MinBytes = int64_t(16) << 20;
 // K = 16 / 24 / 32 0.99 / 0.92 / 0.93x the time, float64 0.94 / 0.90 / 0.92x, d = 3e4 0.93-0.99x;
 // AVX2 float32 K = 24 / 32 0.90 / 0.89x, float64 K = 32 0.94x, K = 16 the same). Elsewhere into L1:
 // from DRAM they are needed (no prefetch: float32 d = 1e5 K = 32, 12.8 MB, 1.22x the time; float64
-// 25.6 MB 1.18x), at K = 48 and 64 too (1.03-1.05x without), and at K <= 8 without them the
-// builds measured 0.95-1.06x, no gain.
+// 25.6 MB 1.18x), mostly at K = 48 and 64 too (without: float32 1.03 / 1.05x, float64 0.98 /
+// 1.02x), and at K <= 8 without them the builds measured 0.95-1.06x, no gain.
 inline NextRows sorted_next_rows(int64_t K, int64_t w_bytes) {
   if (w_bytes >= kSortedPrefetchToL2MinBytes) return NextRows::kToL2;
   return K > 8 && K <= 32 && w_bytes < (int64_t(8) << 20) ? NextRows::kNone : NextRows::kToL1;
