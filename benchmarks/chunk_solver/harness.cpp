@@ -1,9 +1,10 @@
 // Times the CPU kernel's chunk solver (csrc/cpu/chunk_solver.h) from a given csrc tree, built as
 // the AVX-512 copy the op runs on AVX-512 CPUs (with -DHARNESS_AVX2 the AVX2 copy), on one
 // thread, without torch: W = 0.3 N(0, 1), theta = N(0, 1), lam = 0.1, M = 1 (bench_prox.py's
-// problem; the environment variables HARNESS_M and HARNESS_LAM_BAR set another M and lam_bar). Prints, per K, the median time of the solver and of a memcpy of W, and a
-// checksum of the results (equal checksums: equal bits, in practice). Built and run by ab.py, which
-// alternates several trees.
+// problem; the environment variables HARNESS_M and HARNESS_LAM_BAR set another M and lam_bar).
+// Prints, per K, the median time of the solver and of a memcpy of W, and a checksum of the results
+// (equal checksums: equal bits, in practice). Built and run by ab.py, which alternates several
+// trees.
 //   g++ -O3 -std=c++17 -fno-math-errno -fno-trapping-math -ffp-contract=off
 //       -DCSRC=/path/to/csrc harness.cpp      (ab.py adds -DLASSONET_SCRATCH_ROUND_AVX512=1
 //                                               where the tree has scratch_round_avx512.h, or
