@@ -411,7 +411,7 @@ LASSONET_ALWAYS_INLINE void solve_sorted_lanes(const scalar_t* rows, int64_t row
   V abs_total[2] = {zero, zero}, key_total[2] = {zero, zero};
   // (the next chunk's row prefetched at a fixed distance from this one's: with the row's own
   // address GCC had kept 16 of each in vector registers, moved there and back one at a time)
-  const std::ptrdiff_t ahead = kNext != NextRows::kNone && next != nullptr ? next - rows : 0;
+  const std::ptrdiff_t ahead = next != nullptr ? next - rows : 0;  // (read only as kNext says)
   auto load = [&](V& x, const scalar_t* row) {
     if constexpr (std::is_same<scalar_t, A>::value) {
       std::memcpy(&x, row, sizeof(V));
